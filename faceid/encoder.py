@@ -1,0 +1,69 @@
+"""Encoder: aligned chips -> L2-normalised embeddings, batched, on the CPU by default.
+
+Norm layers are folded into the convolutions at load time and the network runs in
+channels-last layout: both are exact and make CPU inference markedly faster.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from faceid.errors import ModelError
+from faceid.modelfile import ModelInfo, verify_weights, weights_path
+from faceid.nn import get_model
+from faceid.nn.blocks import fold_norms
+from faceid.nn.dlib_resnet import load_dlib_weights
+
+
+def configure_threads() -> None:
+    """Use every core for intra-op work unless the user set OMP/torch thread counts."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(os.cpu_count() or 1)
+
+
+class Encoder:
+    """Holds one loaded network and embeds uint8 RGB chips of ``info.chip_size``."""
+
+    def __init__(self, info: ModelInfo, *, device: str = "cpu", batch_size: int = 32,
+                 check_hash: bool = True) -> None:
+        configure_threads()
+        self.info = info
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        net = get_model(info.architecture, **info.architecture_kwargs)
+        path = weights_path(info)
+        if check_hash:
+            verify_weights(info, path)
+        fmt = info.weights.get("format")
+        if fmt == "dlib-dat":
+            load_dlib_weights(net, path)
+        elif fmt == "torch":
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+                net.load_state_dict(state.get("model", state))
+            except (RuntimeError, OSError, KeyError, AttributeError) as exc:
+                raise ModelError(f"{path}: cannot load weights ({exc})") from None
+        else:
+            raise ModelError(f"{info.path}: unknown weights format {fmt!r}")
+        self.net = fold_norms(net.eval()).to(self.device, memory_format=torch.channels_last)
+
+    @property
+    def size(self) -> int:
+        return self.info.embedding_size
+
+    def embed(self, chips: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) uint8 chips -> (N, D) float32 unit vectors (N may be 0)."""
+        chips = np.asarray(chips)
+        s = self.info.chip_size
+        if chips.ndim != 4 or chips.shape[1:] != (s, s, 3):
+            raise ValueError(f"expected (N, {s}, {s}, 3) chips, got {chips.shape}")
+        out = np.empty((len(chips), self.size), np.float32)
+        with torch.inference_mode():
+            for i in range(0, len(chips), self.batch_size):
+                x = torch.from_numpy(chips[i:i + self.batch_size]).to(self.device)
+                x = x.permute(0, 3, 1, 2).float().contiguous(memory_format=torch.channels_last)
+                out[i:i + len(x)] = torch.nn.functional.normalize(self.net(x), dim=1).cpu()
+        return out

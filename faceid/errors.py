@@ -1,0 +1,99 @@
+"""Every user-facing failure of faceid, each with a one-line message and its own exit code.
+
+The CLI maps these once (``cli.py``); library callers catch :class:`FaceIDError` or a
+subclass. Exit codes are part of the public contract: scripts around a door controller branch
+on them, so a code is never reused for a different failure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class FaceIDError(Exception):
+    """Base class: ``str(err)`` is the one-line message, ``err.exit_code`` the process status."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InputError(FaceIDError):
+    """A file or argument the user gave cannot be used (base for image and list errors)."""
+
+    exit_code = 3
+
+
+class FileMissing(InputError):
+    exit_code = 10
+
+
+class NotAFile(InputError):
+    """A directory (or device) was given where an image file was expected."""
+
+    exit_code = 11
+
+
+class EmptyFile(InputError):
+    exit_code = 12
+
+
+class NotAnImage(InputError):
+    """The bytes are not an image format we can decode (a text file named .jpg, say)."""
+
+    exit_code = 13
+
+
+class CorruptImage(InputError):
+    """The header says image, but the pixel data is truncated or broken."""
+
+    exit_code = 14
+
+
+class ImageTooLarge(InputError):
+    """Refused before decoding: the header declares more pixels than the configured limit."""
+
+    exit_code = 15
+
+
+class FaceError(FaceIDError):
+    """The image decoded, but it does not hold the one usable face the operation needs."""
+
+    exit_code = 20
+
+
+class NoFace(FaceError):
+    exit_code = 21
+
+
+class MultipleFaces(FaceError):
+    exit_code = 22
+
+
+class FaceTooSmall(FaceError):
+    exit_code = 23
+
+
+class ModelError(FaceIDError):
+    """A model file or its weights are missing, unreadable, or not what the metadata says."""
+
+    exit_code = 30
+
+
+class PairsFileError(InputError):
+    """A pair list (CSV or LFW pairs.txt) is malformed as a whole (bad rows are per-row)."""
+
+    exit_code = 40
+
+
+class DatasetError(InputError):
+    """A dataset folder does not have the expected layout (LFW root without pairs.txt, say)."""
+
+    exit_code = 41
+
+
+def describe(path: str | Path, reason: str) -> str:
+    """Format the one-line message every image error uses: the file first, then why."""
+    return f"{path}: {reason}"

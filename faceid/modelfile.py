@@ -1,0 +1,124 @@
+"""Model files: a JSON document that says everything about an encoder that a decision
+depends on (architecture, weights and their hash, chip and landmark template, embedding size,
+tau, probability calibration, training data, measured metrics).
+
+Weights are never downloaded: they come from an installed package (``weights.package`` +
+``weights.resource``) or a file beside the JSON (``weights.path``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceid.errors import ModelError
+
+DEFAULT_MODEL = Path(__file__).parent / "models" / "dlib_resnet_v1.json"
+FORMAT = "faceid-model/1"
+
+
+@dataclass
+class ModelInfo:
+    """The parsed model file. ``path`` is where it was read from (None when built in code)."""
+
+    name: str
+    architecture: str
+    embedding_size: int
+    weights: dict[str, Any]
+    chip_size: int
+    template: np.ndarray
+    tau: float
+    probability: dict[str, float]
+    architecture_kwargs: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def probability_same(self, distance: np.ndarray | float) -> np.ndarray | float:
+        """P(same person | distance): the logistic fit stored in the model file."""
+        z = self.probability["slope"] * np.asarray(distance) + self.probability["intercept"]
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def to_json(self) -> dict[str, Any]:
+        doc = dict(self.extra)
+        doc.update({
+            "format": FORMAT, "name": self.name, "architecture": self.architecture,
+            "architecture_kwargs": self.architecture_kwargs,
+            "embedding_size": self.embedding_size, "weights": self.weights,
+            "chip": {**doc.get("chip", {}), "size": self.chip_size,
+                     "template": np.round(self.template, 3).tolist()},
+            "tau": self.tau, "probability": self.probability,
+        })
+        return doc
+
+
+def load_model_info(path: str | Path | None = None) -> ModelInfo:
+    """Read a model file (default: the bundled dlib ResNet v1 description)."""
+    path = Path(path) if path is not None else DEFAULT_MODEL
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelError(f"{path}: model file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: not a readable model file ({exc})") from None
+    if doc.get("format") != FORMAT:
+        raise ModelError(f"{path}: not a faceid model file (format {doc.get('format')!r})")
+    try:
+        chip = doc["chip"]
+        template = np.asarray(chip["template"], np.float64)
+        if template.shape != (5, 2):
+            raise ValueError("chip.template must be 5 (x, y) points")
+        known = {"format", "name", "architecture", "architecture_kwargs", "embedding_size",
+                 "weights", "tau", "probability"}
+        return ModelInfo(
+            name=doc["name"], architecture=doc["architecture"],
+            embedding_size=int(doc["embedding_size"]), weights=doc["weights"],
+            chip_size=int(chip["size"]), template=template, tau=float(doc["tau"]),
+            probability={k: float(v) for k, v in doc["probability"].items()
+                         if k in ("slope", "intercept")},
+            architecture_kwargs=doc.get("architecture_kwargs", {}),
+            extra={k: v for k, v in doc.items() if k not in known}, path=path)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{path}: incomplete model file ({exc})") from None
+
+
+def save_model_info(info: ModelInfo, path: str | Path) -> None:
+    """Write ``info`` as JSON, atomically (a crash never leaves half a model file)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(info.to_json(), indent=2) + "\n")
+    tmp.replace(path)
+
+
+def weights_path(info: ModelInfo) -> Path:
+    """Locate the weights file named by the model file, without importing its package
+    (``face_recognition_models`` imports ``pkg_resources`` on import)."""
+    w = info.weights
+    if "path" in w:
+        base = info.path.parent if info.path else Path.cwd()
+        found = (base / w["path"]).resolve()
+    else:
+        spec = importlib.util.find_spec(w["package"])
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelError(f"weights package {w['package']!r} is not installed "
+                             "(run scripts/setup.sh)")
+        found = Path(next(iter(spec.submodule_search_locations))) / w["resource"]
+    if not found.is_file():
+        raise ModelError(f"{found}: weights file not found")
+    return found
+
+
+def verify_weights(info: ModelInfo, path: Path) -> None:
+    """Refuse weights whose SHA-256 differs from the model file's (wrong or damaged file)."""
+    want = info.weights.get("sha256")
+    if not want:
+        return
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != want:
+        raise ModelError(f"{path}: weights hash {digest[:12]}... does not match the model "
+                         f"file's {want[:12]}...")

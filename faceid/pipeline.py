@@ -1,0 +1,168 @@
+"""The data path up to the encoding: load -> detect -> pick one face -> quality gate ->
+align -> encode. :class:`FaceID` is the object callers hold (models load lazily into it, never
+at import), and every CLI verb that needs encodings goes through it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from faceid.align import align_face
+from faceid.detect import Face, FaceDetector, Pick, pick_face
+from faceid.encoder import Encoder
+from faceid.errors import FaceIDError
+from faceid.imageio import ImageSource, load_image
+from faceid.modelfile import ModelInfo, load_model_info
+
+DEFAULT_MIN_FACE = 40  # px, shorter side of the detected box
+
+
+@dataclass
+class FaceResult:
+    """The outcome for one image: an embedding and its face, or the error that stopped it."""
+
+    source: str
+    embedding: np.ndarray | None = None
+    face: Face | None = None
+    error: FaceIDError | None = None
+
+
+@dataclass
+class Comparison:
+    """1:1 result: Euclidean distance of unit embeddings (0..2), the decision at ``tau``, and
+    the calibrated probability that both faces are the same person."""
+
+    distance: float
+    tau: float
+    same: bool
+    probability: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {"distance": round(self.distance, 6), "tau": self.tau, "same": self.same,
+                "probability": round(self.probability, 6)}
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent in each stage (accumulated), for benchmarks and ``--verbose`` output."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
+        ("decode", "detect", "align", "embed"), 0.0))
+
+    def add(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] += now - since
+        return now
+
+
+class FaceID:
+    """A loaded face pipeline: detector + aligner + encoder described by one model file."""
+
+    def __init__(self, model: str | None = None, *, min_face: float = DEFAULT_MIN_FACE,
+                 device: str = "cpu", batch_size: int = 32,
+                 detector: FaceDetector | None = None) -> None:
+        self.info: ModelInfo = load_model_info(model)
+        self.min_face = min_face
+        self.device = device
+        self.batch_size = batch_size
+        self.detector = detector or FaceDetector(device=device)
+        self._encoder: Encoder | None = None
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = Encoder(self.info, device=self.device, batch_size=self.batch_size)
+        return self._encoder
+
+    @property
+    def tau(self) -> float:
+        return self.info.tau
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        return self.detector.detect(image)
+
+    def chip(self, image: np.ndarray, face: Face) -> np.ndarray:
+        """The aligned chip the encoder sees, (S, S, 3) uint8."""
+        return align_face(image, face.landmarks, self.info.template, self.info.chip_size)
+
+    def embed_image(self, source: ImageSource, pick: Pick = Pick.one) -> FaceResult:
+        """Embed the one face ``pick`` selects in ``source``; raises on any failure."""
+        result = self.embed_images([source], pick)[0]
+        if result.error is not None:
+            raise result.error
+        return result
+
+    def embed_images(self, sources: Sequence[ImageSource], pick: Pick = Pick.one, *,
+                     chunk: int = 64, progress: Callable[[int], None] | None = None,
+                     times: StageTimes | None = None) -> list[FaceResult]:
+        """Embed one face per source. Failures are returned per item, never raised, so one bad
+        file cannot stop a batch. Decoding runs in threads; detection and encoding in
+        batches."""
+        times = times or StageTimes()
+        results = [FaceResult(_name(s)) for s in sources]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for start in range(0, len(sources), chunk):
+                part = range(start, min(start + chunk, len(sources)))
+                self._embed_chunk(sources, results, part, pick, pool, times)
+                if progress:
+                    progress(len(part))
+        return results
+
+    def _embed_chunk(self, sources: Sequence[ImageSource], results: list[FaceResult],
+                     part: range, pick: Pick, pool: ThreadPoolExecutor,
+                     times: StageTimes) -> None:
+        t = time.perf_counter()
+        images: dict[int, np.ndarray] = {}
+        for i, outcome in zip(part, pool.map(_try_load, (sources[i] for i in part))):
+            if isinstance(outcome, FaceIDError):
+                results[i].error = outcome
+            else:
+                images[i] = outcome
+        t = times.add("decode", t)
+        found = self.detector.detect_batch(list(images.values()))
+        t = times.add("detect", t)
+        chips, owners = [], []
+        for (i, image), faces in zip(images.items(), found):
+            try:
+                face = pick_face(faces, image.shape, pick, min_size=self.min_face,
+                                 name=results[i].source)
+            except FaceIDError as exc:
+                results[i].error = exc
+                continue
+            results[i].face = face
+            chips.append(self.chip(image, face))
+            owners.append(i)
+        t = times.add("align", t)
+        if chips:
+            embeddings = self.encoder.embed(np.stack(chips))
+            for i, emb in zip(owners, embeddings):
+                results[i].embedding = emb
+        times.add("embed", t)
+
+    def compare_embeddings(self, a: np.ndarray, b: np.ndarray) -> Comparison:
+        d = float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
+        return Comparison(d, self.tau, d <= self.tau, float(self.info.probability_same(d)))
+
+    def compare(self, a: ImageSource, b: ImageSource, pick: Pick = Pick.one) -> Comparison:
+        """1:1 verification of the faces in two images."""
+        ra, rb = self.embed_images([a, b], pick)
+        for r in (ra, rb):
+            if r.error is not None:
+                raise r.error
+        return self.compare_embeddings(ra.embedding, rb.embedding)
+
+
+def _try_load(source: ImageSource) -> np.ndarray | FaceIDError:
+    try:
+        return load_image(source)
+    except FaceIDError as exc:
+        return exc
+
+
+def _name(source: ImageSource) -> str:
+    return str(source) if not isinstance(source, np.ndarray) else "<array>"
