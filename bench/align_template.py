@@ -58,10 +58,11 @@ def dlib_chip_landmarks(files: list[Path], detector: FaceDetector) -> np.ndarray
     return np.array(points)
 
 
-def score(template: np.ndarray, images: dict[Path, np.ndarray], faces: dict, pairs,
-          encoder: Encoder) -> dict:
+def score(template: np.ndarray, weights: np.ndarray | None, images: dict[Path, np.ndarray],
+          faces: dict, pairs, encoder: Encoder) -> dict:
     keys = [k for k in images if k in faces]
-    chips = np.stack([align_face(images[k], faces[k].landmarks, template, 150) for k in keys])
+    chips = np.stack([align_face(images[k], faces[k].landmarks, template, 150, weights)
+                      for k in keys])
     emb = dict(zip(keys, encoder.embed(chips)))
     ok = [p for p in pairs if p.a in emb and p.b in emb]
     d = np.array([np.linalg.norm(emb[p.a] - emb[p.b]) for p in ok])
@@ -86,8 +87,9 @@ def main() -> None:
     sample = [files[i] for i in rng.choice(len(files), args.n, replace=False)]
     pts = dlib_chip_landmarks(sample, detector)
     mean = pts.mean(0)
+    spread = pts.std(0).mean(1)
     print(f"template from {len(pts)} dlib chips (std px per point: "
-          f"{np.round(pts.std(0).mean(1), 2).tolist()}):\n{np.round(mean, 3).tolist()}")
+          f"{np.round(spread, 2).tolist()}):\n{np.round(mean, 3).tolist()}")
 
     images, faces = {}, {}
     for f in tqdm(files, desc="detect"):
@@ -100,14 +102,19 @@ def main() -> None:
                 faces[k] = pick_face(fs, images[k].shape, Pick.center)
     encoder = Encoder(load_model_info())
     centre = mean.mean(0)
-    candidates = {"dlib-chip mean": mean,
-                  "arcface-112 scaled to 150": ARCFACE_112 * 150 / 112}
+    inverse_var = 1 / spread ** 2
+    candidates = {"dlib-chip mean": (mean, None),
+                  "arcface-112 scaled to 150": (ARCFACE_112 * 150 / 112, None),
+                  "dlib-chip mean, weights 1/var": (mean, inverse_var / inverse_var.max()),
+                  "dlib-chip mean, eyes 1 nose+mouth 0.3": (mean, np.array([1, 1, .3, .3, .3])),
+                  "dlib-chip mean, eyes+nose only": (mean, np.array([1, 1, 1, 0, 0]))}
     for s in (0.94, 0.97, 1.03, 1.06):
-        candidates[f"dlib-chip mean x{s}"] = centre + (mean - centre) * s
+        candidates[f"dlib-chip mean x{s}"] = (centre + (mean - centre) * s, None)
     results = {}
-    for name, tpl in candidates.items():
+    for name, (tpl, w) in candidates.items():
         results[name] = {"template": np.round(tpl, 3).tolist(),
-                         **score(tpl, images, faces, pairs, encoder)}
+                         "weights": None if w is None else np.round(w, 4).tolist(),
+                         **score(tpl, w, images, faces, pairs, encoder)}
         r = results[name]
         print(f"{name:28s} best-acc {r['best_accuracy']:.4f}  cv10 {r['cv10_accuracy']:.4f}  "
               f"thr {r['threshold']:.3f}  pairs {r['pairs']}")

@@ -11,18 +11,22 @@ import cv2
 import numpy as np
 
 
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (Umeyama 1991) mapping points ``src`` (N, 2) onto ``dst``;
-    returns the 2x3 matrix. Hand-written because OpenCV's ``estimateAffinePartial2D`` is a
-    robust (RANSAC/LMedS) fit, and with five landmarks we want every point to count."""
+def similarity_transform(src: np.ndarray, dst: np.ndarray,
+                         weights: np.ndarray | None = None) -> np.ndarray:
+    """Weighted least-squares similarity (Umeyama 1991) mapping points ``src`` (N, 2) onto
+    ``dst``; returns the 2x3 matrix. Hand-written because OpenCV's
+    ``estimateAffinePartial2D`` is a robust (RANSAC/LMedS) fit without point weights, and
+    with five landmarks of unequal reliability we want to weight each one."""
     src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
+    w = np.ones(len(src)) if weights is None else np.asarray(weights, np.float64)
+    w = w / w.sum()
+    mu_s, mu_d = w @ src, w @ dst
     s, d = src - mu_s, dst - mu_d
-    cov = d.T @ s / len(src)
+    cov = (d * w[:, None]).T @ s
     u, sig, vt = np.linalg.svd(cov)
     sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
     rot = u @ sign @ vt
-    scale = np.trace(np.diag(sig) @ sign) / s.var(0).sum()
+    scale = np.trace(np.diag(sig) @ sign) / (w @ (s ** 2).sum(1))
     m = np.empty((2, 3))
     m[:, :2] = scale * rot
     m[:, 2] = mu_d - scale * rot @ mu_s
@@ -30,20 +34,21 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def align_face(image: np.ndarray, landmarks: np.ndarray, template: np.ndarray,
-               size: int) -> np.ndarray:
-    """Warp ``image`` so that ``landmarks`` (5, 2) land on ``template`` in a size x size chip.
+               size: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Warp ``image`` so that ``landmarks`` (5, 2) land on ``template`` (weighted least
+    squares, see :func:`similarity_transform`) in a size x size chip.
 
     When the face is much larger than the chip, the image is first shrunk with area
     averaging, so the bilinear warp does not alias (as dlib's chip extractor does with its
     pyramid).
     """
-    m = similarity_transform(landmarks, template)
+    m = similarity_transform(landmarks, template, weights)
     scale = float(np.hypot(m[0, 0], m[0, 1]))
     if scale < 0.5:
         shrink = scale * 1.5
         h, w = image.shape[:2]
         image = cv2.resize(image, (max(1, round(w * shrink)), max(1, round(h * shrink))),
                            interpolation=cv2.INTER_AREA)
-        m = similarity_transform(np.asarray(landmarks) * shrink, template)
+        m = similarity_transform(np.asarray(landmarks) * shrink, template, weights)
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)

@@ -13,7 +13,7 @@ from pathlib import Path
 class FaceIDError(Exception):
     """Base class: ``str(err)`` is the one-line message, ``err.exit_code`` the process status."""
 
-    exit_code: int = 1
+    exit_code: int = 4  # 0 and 1 are compare's same/different answers
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

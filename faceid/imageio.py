@@ -18,6 +18,9 @@ from faceid.errors import (CorruptImage, EmptyFile, FileMissing, ImageTooLarge, 
                            NotAFile, NotAnImage, describe)
 
 DEFAULT_MAX_PIXELS = 50_000_000  # ~8K x 6K; override with FACEID_MAX_PIXELS
+# Our own limit (checked on the header, before decoding) replaces Pillow's bomb check, which
+# only warns up to 178 MP and reports an error that names no size.
+Image.MAX_IMAGE_PIXELS = None
 
 
 def max_pixels() -> int:
@@ -57,8 +60,6 @@ def _load_path(path: Path, limit: int) -> np.ndarray:
             return _pil_to_rgb(img, str(path), limit)
     except UnidentifiedImageError:
         raise NotAnImage(describe(path, "not an image (unrecognised format)")) from None
-    except Image.DecompressionBombError:
-        raise ImageTooLarge(describe(path, "image too large to decode safely")) from None
     except PermissionError:
         raise NotAFile(describe(path, "permission denied")) from None
     except InputError:

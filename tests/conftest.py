@@ -1,0 +1,46 @@
+"""Shared fixtures: the LFW dataset (real images, never copied into the repo) and one loaded
+pipeline per session (the model loads once)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("FACEID_DATASETS", ROOT.parent / "shared" / "datasets"))
+LFW = Path(os.environ.get("FACEID_LFW", DATASETS / "lfw"))
+
+
+@pytest.fixture(scope="session")
+def lfw_root() -> Path:
+    assert (LFW / "pairs.txt").is_file(), f"LFW not found at {LFW} (set FACEID_LFW)"
+    return LFW
+
+
+@pytest.fixture(scope="session")
+def lfw_images(lfw_root: Path) -> Path:
+    return lfw_root / "lfw-deepfunneled"
+
+
+def lfw(images: Path, name: str, n: int) -> Path:
+    return images / name / f"{name}_{n:04d}.jpg"
+
+
+@pytest.fixture(scope="session")
+def fid():
+    from faceid.pipeline import FaceID
+
+    return FaceID()
+
+
+@pytest.fixture(scope="session")
+def two_face_image(lfw_images: Path) -> np.ndarray:
+    """Two real LFW portraits side by side: an image with (at least) two faces."""
+    from faceid.imageio import load_image
+
+    a = load_image(lfw(lfw_images, "Aaron_Peirsol", 1))
+    b = load_image(lfw(lfw_images, "George_W_Bush", 1))
+    return np.ascontiguousarray(np.hstack([a, b]))

@@ -1,0 +1,95 @@
+"""Image loading: every input kind a user may hand us, and every way a file can be bad."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceid.errors import (CorruptImage, EmptyFile, FileMissing, ImageTooLarge, NotAFile,
+                           NotAnImage)
+from faceid.imageio import load_image
+from tests.conftest import lfw
+
+
+@pytest.fixture()
+def portrait(lfw_images):
+    return lfw(lfw_images, "Aaron_Peirsol", 1)
+
+
+def test_jpeg_loads_as_rgb_uint8(portrait):
+    img = load_image(portrait)
+    assert img.shape == (250, 250, 3) and img.dtype == np.uint8 and img.flags.c_contiguous
+
+
+def test_exif_orientation_is_applied(portrait, tmp_path):
+    src = Image.open(portrait).crop((0, 0, 250, 200))  # not square, so rotation shows
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    path = tmp_path / "rotated.jpg"
+    src.save(path, exif=exif)
+    assert load_image(path).shape == (250, 200, 3)
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "CMYK", "I;16"])
+def test_modes_convert_to_rgb(portrait, tmp_path, mode):
+    src = Image.open(portrait)
+    if mode == "I;16":
+        grey = np.asarray(src.convert("L")).astype(np.uint16) * 257
+        img = Image.fromarray(grey)  # PIL picks I;16 for uint16 data
+        path = tmp_path / "grey16.png"
+    else:
+        img = src.convert(mode)
+        path = tmp_path / f"img_{mode}.{'jpg' if mode in ('L', 'CMYK') else 'png'}"
+    img.save(path)
+    out = load_image(path)
+    assert out.shape == (250, 250, 3) and out.dtype == np.uint8
+    ref = np.asarray(src.convert("L"), float)
+    assert np.abs(out.mean(axis=2) - ref).mean() < 25  # same picture, not a black frame
+
+
+def test_arrays_of_any_depth(portrait):
+    rgb = load_image(portrait)
+    assert load_image(rgb[:, :, 0]).shape == (250, 250, 3)
+    assert np.array_equal(load_image(rgb.astype(np.uint16) * 257), rgb)
+    assert np.array_equal(load_image(rgb.astype(np.float32) / 255), rgb)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    assert np.array_equal(load_image(rgba), rgb)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileMissing, match="nope.jpg"):
+        load_image(tmp_path / "nope.jpg")
+
+
+def test_zero_byte_file(tmp_path):
+    p = tmp_path / "empty.jpg"
+    p.write_bytes(b"")
+    with pytest.raises(EmptyFile, match="empty.jpg"):
+        load_image(p)
+
+
+def test_truncated_jpeg(portrait, tmp_path):
+    p = tmp_path / "cut.jpg"
+    p.write_bytes(portrait.read_bytes()[:3000])
+    with pytest.raises(CorruptImage, match="cut.jpg"):
+        load_image(p)
+
+
+def test_text_file_named_jpg(tmp_path):
+    p = tmp_path / "notes.jpg"
+    p.write_text("this is not an image\n")
+    with pytest.raises(NotAnImage, match="notes.jpg"):
+        load_image(p)
+
+
+def test_directory(tmp_path):
+    with pytest.raises(NotAFile, match="directory"):
+        load_image(tmp_path)
+
+
+def test_huge_image_refused_before_decoding(tmp_path):
+    p = tmp_path / "huge.png"
+    Image.new("1", (20000, 20000)).save(p)  # a tiny file that declares 400 MP
+    with pytest.raises(ImageTooLarge, match="20000x20000"):
+        load_image(p)
