@@ -54,14 +54,15 @@ eval_app = typer.Typer(help="Evaluate a model on a standard benchmark.", no_args
 app.add_typer(eval_app, name="eval")
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model file (JSON); default: the bundled dlib ResNet v1.", envvar="FACEID_MODEL")]
+ViewsOpt = Annotated[Optional[str], typer.Option("--views", help="View preset of the model: 'accurate' (default: 2 scales x mirror, averaged) or 'fast' (one view).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 MinFaceOpt = Annotated[float, typer.Option(help="Smallest usable face (shorter box side, px).")]
 
 
-def _fid(model: Optional[str], min_face: float = 40.0):  # noqa: ANN202
+def _fid(model: Optional[str], views: Optional[str] = None, min_face: float = 40.0):  # noqa: ANN202
     from faceid.pipeline import FaceID
 
-    return FaceID(model, min_face=min_face)
+    return FaceID(model, views=views, min_face=min_face)
 
 
 def _progress(total: int, desc: str):  # noqa: ANN202
@@ -113,6 +114,7 @@ def compare(
     image1: Annotated[Path, typer.Argument(help="First photo.")],
     image2: Annotated[Path, typer.Argument(help="Second photo.")],
     model: ModelOpt = None,
+    views: ViewsOpt = None,
     pick: Annotated[Pick, typer.Option(help="Which face when a photo has several: 'one' refuses them.")] = Pick.one,
     min_face: MinFaceOpt = 40.0,
     as_json: JsonOpt = False,
@@ -124,7 +126,7 @@ def compare(
 
     Example: faceid compare alice_1.jpg alice_2.jpg --json
     """
-    fid = _fid(model, min_face)
+    fid = _fid(model, views, min_face)
     c = fid.compare(image1, image2, pick)
     data = {"image1": str(image1), "image2": str(image2), "model": fid.info.name, **c.to_dict()}
     verdict = "[green]same person[/green]" if c.same else "[yellow]different people[/yellow]"
@@ -145,6 +147,7 @@ def verify_pairs_cmd(
     seed: Annotated[int, typer.Option(help="Seed for --sample.")] = 0,
     far: Annotated[float, typer.Option(help="FAR at which TAR is reported.")] = 1e-3,
     model: ModelOpt = None,
+    views: ViewsOpt = None,
     pick: Annotated[Pick, typer.Option(help="Which face when a photo has several.")] = Pick.center,
     min_face: MinFaceOpt = 40.0,
     as_json: JsonOpt = False,
@@ -163,11 +166,12 @@ def verify_pairs_cmd(
     items = read_pairs(pairs, root)
     if sample is not None and sample < len(items):
         items = sorted(random.Random(seed).sample(items, sample), key=lambda p: p.line)
-    fid = _fid(model, min_face)
+    fid = _fid(model, views, min_face)
     with _progress(distinct_images(items), "embedding") as bar:
         results = verify_pairs(fid, items, pick, progress=bar.update)
     write_results(results, out_file)
-    summary = {"results": str(out_file), "model": fid.info.name, **summarize(results, fid.tau, far)}
+    summary = {"results": str(out_file), "model": fid.info.name, "views": fid.views_name,
+               **summarize(results, fid.tau, far)}
     d, y = labelled_distances(results)
     if "auc" in summary:
         from faceid.metrics import save_plots
@@ -189,6 +193,7 @@ def eval_lfw(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Where report.json and the plots go.")] = Path("reports/lfw-view2"),
     far: Annotated[float, typer.Option(help="FAR at which TAR is reported.")] = 1e-3,
     model: ModelOpt = None,
+    views: ViewsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """LFW View 2: 10-fold accuracy (threshold from the other 9 folds), TAR@FAR, EER, plots.
@@ -199,7 +204,7 @@ def eval_lfw(
     from faceid.pairs import read_pairs
     from training.lfw import evaluate_view2, view2_pairs_file, write_report
 
-    fid = _fid(model)
+    fid = _fid(model, views)
     n = distinct_images(read_pairs(view2_pairs_file(root), root))
     with _progress(n, "LFW View 2") as bar:
         report, results = evaluate_view2(fid, root, far=far, progress=bar.update)
@@ -218,8 +223,9 @@ def calibrate(
     pairs: Annotated[Path, typer.Argument(help="Labelled pairs: CSV or LFW pairs file.")],
     root: Annotated[Optional[Path], typer.Option(help="Folder image paths are relative to.")] = None,
     far: Annotated[Optional[float], typer.Option(help="Choose tau for this false-accept rate (default: best accuracy).")] = None,
-    write: Annotated[Optional[Path], typer.Option(help="Write a copy of the model file with the new tau and probability fit.")] = None,
+    write: Annotated[Optional[Path], typer.Option(help="Write a copy of the model file with the view preset's new tau and probability fit.")] = None,
     model: ModelOpt = None,
+    views: ViewsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Calibrate tau and P(same | distance) for a model on labelled pairs.
@@ -233,7 +239,7 @@ def calibrate(
     from training.calibrate import calibrate as fit
 
     items = read_pairs(pairs, root)
-    fid = _fid(model)
+    fid = _fid(model, views)
     with _progress(distinct_images(items), "embedding") as bar:
         results = verify_pairs(fid, items, progress=bar.update)
     d, y = labelled_distances(results)
@@ -242,12 +248,12 @@ def calibrate(
     except ValueError as exc:
         raise PairsFileError(f"{pairs}: {exc}") from None
     cal["data"] = str(pairs)
+    cal["views"] = fid.views_name
     if write:
-        info = fid.info
-        info.tau = cal["tau"]
-        info.probability = {"slope": cal["slope"], "intercept": cal["intercept"]}
-        info.extra["calibration"] = cal
-        save_model_info(info, write)
+        fid.views.tau = cal["tau"]
+        fid.views.probability = {"slope": cal["slope"], "intercept": cal["intercept"]}
+        fid.views.calibration = dict(cal)
+        save_model_info(fid.info, write)
         cal["written"] = str(write)
     _emit(cal, as_json, _kv_table(f"calibration on {pairs.name}", cal))
 

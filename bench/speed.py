@@ -3,8 +3,10 @@ detector with one upsample, 5-point shape predictor, 150-px chip, ResNet descrip
 same LFW images in one run, with per-stage milliseconds per image and the ratios.
 
 Both read the images with the same decoder (faceid.imageio), so 'decode' is shared work.
-dlib's descriptor is timed both per face (what face_recognition.face_encodings does) and
-batched (dlib's list-of-chips call), so the embedding ratio is measured against dlib's best.
+faceid runs with each view preset of the default model ('fast': one view; 'accurate': two
+template scales and their mirror images, four network passes per face). dlib's descriptor is
+timed both per face (what face_recognition.face_encodings does) and batched (dlib's
+list-of-chips call), so the embedding ratio is measured against dlib's best.
 
     .venv/bin/python bench/speed.py --lfw ../shared/datasets/lfw --n 300 [--json out.json]
 """
@@ -34,8 +36,8 @@ def sample_images(lfw: Path, n: int, seed: int = 0) -> list[Path]:
     return [files[i] for i in sorted(rng.choice(len(files), n, replace=False))]
 
 
-def run_faceid(files: list[Path]) -> tuple[dict, dict]:
-    fid = FaceID()
+def run_faceid(files: list[Path], views: str) -> tuple[dict, dict]:
+    fid = FaceID(views=views)
     t = time.perf_counter()
     fid.embed_images(files[:4], Pick.center)  # load models, warm up kernels
     load_s = time.perf_counter() - t
@@ -99,23 +101,32 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     files = sample_images(args.lfw, args.n)
-    ours, our_emb = run_faceid(files)
+    presets = ("fast", "accurate")
+    ours = {}
+    for views in presets:
+        ours[views], our_emb = run_faceid(files, views)
     ref, ref_emb = run_dlib(files)
     common = [k for k in our_emb if k in ref_emb]
     cos = [float(our_emb[k] @ ref_emb[k] / np.linalg.norm(ref_emb[k])) for k in common]
-    o, d = ours["ms_per_image"], ref["ms_per_image"]
+    d = ref["ms_per_image"]
     print(f"{args.n} LFW images, {os.cpu_count()} CPU cores, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads), {platform.processor() or platform.machine()}")
-    print(f"{'stage (ms per image)':28s}{'faceid':>10s}{'dlib':>10s}{'dlib/faceid':>13s}")
+    head = "".join(f"{'faceid ' + v:>17s}{'ratio':>7s}" for v in presets)
+    print(f"{'stage (ms per image)':30s}{'dlib':>9s}{head}")
+
+    def row(label: str, ref_ms: float, key: str) -> None:
+        cells = "".join(f"{ours[v]['ms_per_image'][key]:17.2f}"
+                        f"{ref_ms / ours[v]['ms_per_image'][key]:7.1f}" for v in presets)
+        print(f"{label:30s}{ref_ms:9.2f}{cells}")
+
     for k in ("decode", "detect", "align", "embed", "total"):
-        print(f"{k:28s}{o[k]:10.2f}{d[k]:10.2f}{d[k] / o[k]:13.2f}")
-    print(f"{'embed per face (batched)':28s}{o['embed_per_face']:10.2f}"
-          f"{d['embed_per_face_batched']:10.2f}{d['embed_per_face_batched'] / o['embed_per_face']:13.2f}")
-    print(f"{'embed per face (dlib 1-by-1)':28s}{o['embed_per_face']:10.2f}"
-          f"{d['embed_per_face']:10.2f}{d['embed_per_face'] / o['embed_per_face']:13.2f}")
-    print(f"faces found: faceid {ours['faces']}, dlib {ref['faces']}; cosine(faceid, dlib) "
-          f"over {len(common)} images (different detectors and alignment): median "
-          f"{np.median(cos):.4f}")
+        row(k, d[k], k)
+    row("embed per face, dlib batched", d["embed_per_face_batched"], "embed_per_face")
+    row("embed per face, dlib 1-by-1", d["embed_per_face"], "embed_per_face")
+    found = ", ".join(f"faceid {v} {ours[v]['faces']}" for v in presets)
+    print(f"faces found: {found}, "
+          f"dlib {ref['faces']}; cosine(faceid accurate, dlib) over {len(common)} images "
+          f"(different detectors and alignment): median {np.median(cos):.4f}")
     if args.json:
         args.json.write_text(json.dumps({"faceid": ours, "dlib": ref, "n": args.n,
                                          "median_cosine": float(np.median(cos))}, indent=2))

@@ -67,3 +67,14 @@ class Encoder:
                 x = x.permute(0, 3, 1, 2).float().contiguous(memory_format=torch.channels_last)
                 out[i:i + len(x)] = torch.nn.functional.normalize(self.net(x), dim=1).cpu()
         return out
+
+    def embed_views(self, chips: np.ndarray, flip: bool = False) -> np.ndarray:
+        """(N, K, S, S, 3) chips, K views of each face -> (N, D) unit vectors: the mean of
+        the K (and, with ``flip``, K mirrored) view embeddings, renormalised."""
+        n, k = chips.shape[:2]
+        flat = chips.reshape(n * k, *chips.shape[2:])
+        if flip:
+            flat = np.concatenate([flat, flat[:, :, ::-1]])
+        views = self.embed(np.ascontiguousarray(flat)).reshape(-1, n, k, self.size)
+        mean = views.sum(axis=(0, 2))
+        return mean / np.linalg.norm(mean, axis=1, keepdims=True)

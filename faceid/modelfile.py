@@ -1,6 +1,8 @@
 """Model files: a JSON document that says everything about an encoder that a decision
 depends on (architecture, weights and their hash, chip and landmark template, embedding size,
-tau, probability calibration, training data, measured metrics).
+training data, measured metrics) and its *view presets*: how many aligned views of a face are
+encoded and averaged (test-time augmentation), each preset with its own calibrated tau and
+probability fit, since averaging views changes the distance distribution.
 
 Weights are never downloaded: they come from an installed package (``weights.package`` +
 ``weights.resource``) or a file beside the JSON (``weights.path``).
@@ -24,6 +26,35 @@ FORMAT = "faceid-model/1"
 
 
 @dataclass
+class Views:
+    """A view preset: the face is aligned at each template ``scale`` (about the template's
+    centre), optionally also mirrored, and the unit embeddings are averaged. ``tau`` and the
+    logistic ``probability`` fit belong to the preset."""
+
+    scales: tuple[float, ...]
+    flip: bool
+    tau: float
+    probability: dict[str, float]
+    calibration: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return len(self.scales) * (2 if self.flip else 1)
+
+    def probability_same(self, distance: np.ndarray | float) -> np.ndarray | float:
+        """P(same person | distance) from the preset's logistic fit."""
+        z = self.probability["slope"] * np.asarray(distance) + self.probability["intercept"]
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"scales": list(self.scales), "flip": self.flip, "tau": self.tau,
+                               "probability": self.probability}
+        if self.calibration:
+            doc["calibration"] = self.calibration
+        return doc
+
+
+@dataclass
 class ModelInfo:
     """The parsed model file. ``path`` is where it was read from (None when built in code)."""
 
@@ -33,16 +64,19 @@ class ModelInfo:
     weights: dict[str, Any]
     chip_size: int
     template: np.ndarray
-    tau: float
-    probability: dict[str, float]
+    views: dict[str, Views]
+    default_views: str
     architecture_kwargs: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
-    def probability_same(self, distance: np.ndarray | float) -> np.ndarray | float:
-        """P(same person | distance): the logistic fit stored in the model file."""
-        z = self.probability["slope"] * np.asarray(distance) + self.probability["intercept"]
-        return 1.0 / (1.0 + np.exp(-z))
+    def view_preset(self, name: str | None = None) -> Views:
+        """The named preset (default: the model's ``default_views``)."""
+        name = name or self.default_views
+        if name not in self.views:
+            raise ModelError(f"{self.path}: no view preset {name!r} "
+                             f"(has: {', '.join(sorted(self.views))})")
+        return self.views[name]
 
     def to_json(self) -> dict[str, Any]:
         doc = dict(self.extra)
@@ -52,7 +86,8 @@ class ModelInfo:
             "embedding_size": self.embedding_size, "weights": self.weights,
             "chip": {**doc.get("chip", {}), "size": self.chip_size,
                      "template": np.round(self.template, 3).tolist()},
-            "tau": self.tau, "probability": self.probability,
+            "default_views": self.default_views,
+            "views": {k: v.to_json() for k, v in self.views.items()},
         })
         return doc
 
@@ -74,13 +109,19 @@ def load_model_info(path: str | Path | None = None) -> ModelInfo:
         if template.shape != (5, 2):
             raise ValueError("chip.template must be 5 (x, y) points")
         known = {"format", "name", "architecture", "architecture_kwargs", "embedding_size",
-                 "weights", "tau", "probability"}
+                 "weights", "views", "default_views"}
+        views = {name: Views(tuple(float(x) for x in v["scales"]), bool(v["flip"]),
+                             float(v["tau"]),
+                             {k: float(v["probability"][k]) for k in ("slope", "intercept")},
+                             v.get("calibration", {}))
+                 for name, v in doc["views"].items()}
+        if doc["default_views"] not in views:
+            raise ValueError(f"default_views {doc['default_views']!r} is not a preset")
         return ModelInfo(
             name=doc["name"], architecture=doc["architecture"],
             embedding_size=int(doc["embedding_size"]), weights=doc["weights"],
-            chip_size=int(chip["size"]), template=template, tau=float(doc["tau"]),
-            probability={k: float(v) for k, v in doc["probability"].items()
-                         if k in ("slope", "intercept")},
+            chip_size=int(chip["size"]), template=template, views=views,
+            default_views=doc["default_views"],
             architecture_kwargs=doc.get("architecture_kwargs", {}),
             extra={k: v for k, v in doc.items() if k not in known}, path=path)
     except (KeyError, TypeError, ValueError) as exc:

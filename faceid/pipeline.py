@@ -17,7 +17,7 @@ from faceid.detect import Face, FaceDetector, Pick, pick_face
 from faceid.encoder import Encoder
 from faceid.errors import FaceIDError
 from faceid.imageio import ImageSource, load_image
-from faceid.modelfile import ModelInfo, load_model_info
+from faceid.modelfile import ModelInfo, Views, load_model_info
 
 DEFAULT_MIN_FACE = 40  # px, shorter side of the detected box
 
@@ -63,10 +63,12 @@ class StageTimes:
 class FaceID:
     """A loaded face pipeline: detector + aligner + encoder described by one model file."""
 
-    def __init__(self, model: str | None = None, *, min_face: float = DEFAULT_MIN_FACE,
-                 device: str = "cpu", batch_size: int = 32,
+    def __init__(self, model: str | None = None, *, views: str | None = None,
+                 min_face: float = DEFAULT_MIN_FACE, device: str = "cpu", batch_size: int = 32,
                  detector: FaceDetector | None = None) -> None:
         self.info: ModelInfo = load_model_info(model)
+        self.views_name = views or self.info.default_views
+        self.views: Views = self.info.view_preset(self.views_name)
         self.min_face = min_face
         self.device = device
         self.batch_size = batch_size
@@ -81,14 +83,22 @@ class FaceID:
 
     @property
     def tau(self) -> float:
-        return self.info.tau
+        return self.views.tau
 
     def detect(self, image: np.ndarray) -> list[Face]:
         return self.detector.detect(image)
 
-    def chip(self, image: np.ndarray, face: Face) -> np.ndarray:
-        """The aligned chip the encoder sees, (S, S, 3) uint8."""
-        return align_face(image, face.landmarks, self.info.template, self.info.chip_size)
+    def chip(self, image: np.ndarray, face: Face, scale: float = 1.0) -> np.ndarray:
+        """The aligned chip the encoder sees, (S, S, 3) uint8; ``scale`` shrinks (< 1) or
+        grows the template about its centre, for the view presets."""
+        t = self.info.template
+        centre = t.mean(axis=0)
+        return align_face(image, face.landmarks, centre + (t - centre) * scale,
+                          self.info.chip_size)
+
+    def view_chips(self, image: np.ndarray, face: Face) -> np.ndarray:
+        """One chip per scale of the active view preset, (K, S, S, 3)."""
+        return np.stack([self.chip(image, face, s) for s in self.views.scales])
 
     def embed_image(self, source: ImageSource, pick: Pick = Pick.one) -> FaceResult:
         """Embed the one face ``pick`` selects in ``source``; raises on any failure."""
@@ -135,18 +145,18 @@ class FaceID:
                 results[i].error = exc
                 continue
             results[i].face = face
-            chips.append(self.chip(image, face))
+            chips.append(self.view_chips(image, face))
             owners.append(i)
         t = times.add("align", t)
         if chips:
-            embeddings = self.encoder.embed(np.stack(chips))
+            embeddings = self.encoder.embed_views(np.stack(chips), self.views.flip)
             for i, emb in zip(owners, embeddings):
                 results[i].embedding = emb
         times.add("embed", t)
 
     def compare_embeddings(self, a: np.ndarray, b: np.ndarray) -> Comparison:
         d = float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
-        return Comparison(d, self.tau, d <= self.tau, float(self.info.probability_same(d)))
+        return Comparison(d, self.tau, d <= self.tau, float(self.views.probability_same(d)))
 
     def compare(self, a: ImageSource, b: ImageSource, pick: Pick = Pick.one) -> Comparison:
         """1:1 verification of the faces in two images."""

@@ -54,6 +54,25 @@ def test_face_smaller_than_minimum(fid, lfw_images):
         pick_face(fid.detect(img), img.shape, Pick.one, min_size=200)
 
 
+def test_small_face_is_found_by_the_second_pass_and_gated(fid, lfw_images):
+    import cv2
+
+    img = cv2.resize(load_image(lfw(lfw_images, "Aaron_Peirsol", 1)), (80, 80),
+                     interpolation=cv2.INTER_AREA)
+    faces = fid.detect(img)
+    assert len(faces) == 1 and 20 <= faces[0].size < 40
+    with pytest.raises(FaceTooSmall, match="smaller than the 40 px minimum"):
+        pick_face(faces, img.shape, Pick.one, min_size=40)
+
+
+def test_hard_face_is_found_with_looser_thresholds(fid, lfw_images):
+    # the first (strict) pass finds no face in this LFW photo; the retry does
+    img = load_image(lfw(lfw_images, "Marilyn_Monroe", 1))
+    strict = fid.detector._run(img[None], *fid.detector.passes[0])
+    assert len(strict[0][0]) == 0
+    assert len(fid.detect(img)) >= 1
+
+
 def test_large_photo_is_detected_on_a_downscaled_copy(fid, lfw_images):
     import cv2
 

@@ -49,7 +49,7 @@ def evaluate_view2(fid: FaceID, root: str | Path, *, far: float = 1e-3,
         thrs.append(thr)
     report = {
         "protocol": "LFW View 2 (pairs.txt), 10 folds, threshold from the other 9 folds",
-        "model": fid.info.name, "pairs": len(results), "images": distinct_images(pairs),
+        "model": fid.info.name, "views": fid.views_name, "pairs": len(results), "images": distinct_images(pairs),
         "failed_pairs": int((~ok).sum()),
         "failures": sorted({r.error for r in results if r.error}),
         "mean_accuracy": float(np.mean(accs)), "std_accuracy": float(np.std(accs)),
