@@ -81,7 +81,9 @@ def summarize(results: Sequence[PairResult], tau: float, far: float = 1e-3) -> d
         n_lab = sum(r.pair.label is not None for r in results)
         correct = int(np.sum((d <= tau) == (y == 1)))
         out["accuracy_at_tau"] = correct / n_lab
-        out.update(metrics.summary(d, y, far))
+        roc = metrics.summary(d, y, far)
+        out["roc_pairs"] = roc.pop("pairs")  # the scored, labelled pairs the ROC is drawn from
+        out.update(roc)
     return out
 
 

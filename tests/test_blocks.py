@@ -53,3 +53,11 @@ def test_registry_builds_the_dlib_resnet():
     net = get_model("dlib_resnet_v1").eval()
     with torch.no_grad():
         assert net(torch.rand(2, 3, 150, 150) * 255).shape == (2, 128)
+
+
+def test_unknown_architecture_is_a_model_error():
+    from faceid.errors import ModelError
+    import pytest
+
+    with pytest.raises(ModelError, match="unknown architecture 'resnet9000'"):
+        get_model("resnet9000")

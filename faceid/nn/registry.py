@@ -7,6 +7,7 @@ from typing import Callable
 
 from torch import nn
 
+from faceid.errors import ModelError
 from faceid.nn.dlib_resnet import DlibResNet
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
@@ -23,5 +24,6 @@ def get_model(name: str, **kwargs: object) -> nn.Module:
     try:
         builder = _BUILDERS[name]
     except KeyError:
-        raise ValueError(f"unknown architecture {name!r}; known: {', '.join(available_models())}")
+        known = ", ".join(available_models())
+        raise ModelError(f"unknown architecture {name!r} (known: {known})") from None
     return builder(**kwargs)
