@@ -21,12 +21,13 @@ $pip install -q --upgrade pip
 # torch + torchvision: this exact pair lies on the machines' local wheel cache (a CUDA build
 # that runs on the CPU); PyPI's torchvision does not import beside the CPU-only torch 2.13.
 $pip install -q torch==2.14.1 torchvision==0.29.1
-# facenet-pytorch pins torch<2.3, numpy<2, Pillow<10.3; its code runs fine on current ones.
-$pip install -q --no-deps facenet-pytorch==2.6.0
 if [ $want_test = 1 ]; then
   $pip install -q -e '.[test]'
 else
   $pip install -q -e .
 fi
+# facenet-pytorch pins torch<2.3, numpy<2, Pillow<10.3; its code runs fine on current ones.
+# Installed last and without dependencies, so pip neither downgrades nor complains.
+$pip install -q --no-deps facenet-pytorch==2.6.0
 rm -f .venv/.faceid-setup-*
 touch "$stamp"
