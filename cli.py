@@ -54,7 +54,7 @@ eval_app = typer.Typer(help="Evaluate a model on a standard benchmark.", no_args
 app.add_typer(eval_app, name="eval")
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model file (JSON); default: the bundled dlib ResNet v1.", envvar="FACEID_MODEL")]
-ViewsOpt = Annotated[Optional[str], typer.Option("--views", help="View preset of the model: 'accurate' (default: 2 scales x mirror, averaged) or 'fast' (one view).")]
+ViewsOpt = Annotated[Optional[str], typer.Option("--views", help="View preset: 'standard' (default: chip + mirror image), 'fast' (one pass) or 'accurate' (2 scales x mirror).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 MinFaceOpt = Annotated[float, typer.Option(help="Smallest usable face (shorter box side, px).")]
 

@@ -9,7 +9,7 @@
    the final report), using MTCNN + the candidate template + our encoder.
 
 Needs dlib-bin (a test-only dependency). Usage:
-    .venv/bin/python bench/align_template.py --lfw ../shared/datasets/lfw [--n 400] [--json out.json]
+    .venv/bin/python -m bench.align_template --lfw ../shared/datasets/lfw [--n 400] [--json out.json]
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from bench.dlib_peer import DlibPeer
 from faceid.align import align_face
 from faceid.detect import FaceDetector, Pick, pick_face
 from faceid.encoder import Encoder
 from faceid.imageio import load_image
 from faceid.metrics import best_threshold, kfold_accuracy
-from faceid.modelfile import load_model_info, weights_path
+from faceid.modelfile import load_model_info
 from faceid.pairs import read_pairs
 
 ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
@@ -35,21 +36,15 @@ ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.736
 
 
 def dlib_chip_landmarks(files: list[Path], detector: FaceDetector) -> np.ndarray:
-    import dlib
-
-    models = weights_path(load_model_info()).parent
-    hog = dlib.get_frontal_face_detector()
-    sp = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
+    peer = DlibPeer()
     pad = 50
     points = []
     for f in tqdm(files, desc="dlib chips"):
         img = load_image(f)
-        dets = hog(img, 1)
-        if not dets:
+        rect = peer.detect(img)
+        if rect is None:
             continue
-        cx, cy = img.shape[1] / 2, img.shape[0] / 2
-        d = min(dets, key=lambda r: (r.center().x - cx) ** 2 + (r.center().y - cy) ** 2)
-        chip = dlib.get_face_chip(img, sp(img, d), size=150, padding=0.25)
+        chip = peer.chip(img, rect)
         framed = np.pad(chip, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
         faces = detector.detect(framed)
         if len(faces) >= 1:

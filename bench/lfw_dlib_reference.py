@@ -7,7 +7,7 @@ Both are scored the same way: 10 folds (View 2's own folds; for View 1 files, pa
 round-robin), each fold's threshold the best on the other nine, and a pair whose image yields
 no face counts as a wrong decision (dlib's HOG detector misses some LFW faces).
 
-    .venv/bin/python bench/lfw_dlib_reference.py --pairs ../shared/datasets/lfw/pairs.txt \\
+    .venv/bin/python -m bench.lfw_dlib_reference --pairs ../shared/datasets/lfw/pairs.txt \\
         --root ../shared/datasets/lfw [--jitter 0] [--json out.json]
 """
 
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from bench.dlib_peer import DlibPeer
 from faceid import metrics
 from faceid.imageio import load_image
-from faceid.modelfile import load_model_info, weights_path
 from faceid.pairs import read_pairs
 from faceid.pipeline import FaceID
 from faceid.verify_pairs import verify_pairs
@@ -30,23 +30,14 @@ from training.lfw import fold_accuracy
 
 
 def dlib_embeddings(files: list[Path], jitter: int) -> dict[Path, np.ndarray]:
-    import dlib
-
-    models = weights_path(load_model_info()).parent
-    hog = dlib.get_frontal_face_detector()
-    sp = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
-    rec = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+    peer = DlibPeer()
     out = {}
     for f in tqdm(files, desc="dlib"):
         img = load_image(f)
-        dets = hog(img, 1)
-        if not dets:
-            continue
-        cx, cy = img.shape[1] / 2, img.shape[0] / 2
-        d = min(dets, key=lambda r: (r.center().x - cx) ** 2 + (r.center().y - cy) ** 2)
-        chip = dlib.get_face_chip(img, sp(img, d), size=150, padding=0.25)
-        e = np.array(rec.compute_face_descriptor(chip, jitter))
-        out[f] = e / np.linalg.norm(e)
+        rect = peer.detect(img)
+        if rect is not None:
+            e = peer.descriptor(peer.chip(img, rect), jitter)
+            out[f] = e / np.linalg.norm(e)
     return out
 
 

@@ -3,12 +3,13 @@ detector with one upsample, 5-point shape predictor, 150-px chip, ResNet descrip
 same LFW images in one run, with per-stage milliseconds per image and the ratios.
 
 Both read the images with the same decoder (faceid.imageio), so 'decode' is shared work.
-faceid runs with each view preset of the default model ('fast': one view; 'accurate': two
-template scales and their mirror images, four network passes per face). dlib's descriptor is
+faceid runs with each view preset of the default model ('fast': one network pass per face;
+'standard', the default: the chip and its mirror image, two passes; 'accurate': two template
+scales and their mirror images, four passes). dlib's descriptor is
 timed both per face (what face_recognition.face_encodings does) and batched (dlib's
 list-of-chips call), so the embedding ratio is measured against dlib's best.
 
-    .venv/bin/python bench/speed.py --lfw ../shared/datasets/lfw --n 300 [--json out.json]
+    .venv/bin/python -m bench.speed --lfw ../shared/datasets/lfw --n 300 [--json out.json]
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.dlib_peer import DlibPeer
 from faceid.detect import Pick
 from faceid.imageio import load_image
-from faceid.modelfile import weights_path
 from faceid.pairs import lfw_image_dir
 from faceid.pipeline import FaceID, StageTimes
 
@@ -54,13 +55,8 @@ def run_faceid(files: list[Path], views: str) -> tuple[dict, dict]:
 
 
 def run_dlib(files: list[Path]) -> tuple[dict, dict]:
-    import dlib
-
-    models = weights_path(FaceID().info).parent
-    hog = dlib.get_frontal_face_detector()
-    sp = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
-    rec = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
-    rec.compute_face_descriptor(np.zeros((150, 150, 3), np.uint8))  # warm up
+    peer = DlibPeer()
+    peer.descriptor(np.zeros((150, 150, 3), np.uint8))  # warm up
     sec = dict.fromkeys(("decode", "detect", "align", "embed"), 0.0)
     chips, names = [], []
     t0 = time.perf_counter()
@@ -68,24 +64,22 @@ def run_dlib(files: list[Path]) -> tuple[dict, dict]:
         t = time.perf_counter()
         img = load_image(f)
         t1 = time.perf_counter()
-        dets = hog(img, 1)
+        rect = peer.detect(img)
         t2 = time.perf_counter()
         sec["decode"] += t1 - t
         sec["detect"] += t2 - t1
-        if not dets:
+        if rect is None:
             continue
-        cx, cy = img.shape[1] / 2, img.shape[0] / 2
-        d = min(dets, key=lambda r: (r.center().x - cx) ** 2 + (r.center().y - cy) ** 2)
-        chip = dlib.get_face_chip(img, sp(img, d), size=150, padding=0.25)
+        chip = peer.chip(img, rect)
         t3 = time.perf_counter()
         sec["align"] += t3 - t2
-        emb = np.array(rec.compute_face_descriptor(chip))
+        emb = peer.descriptor(chip)
         sec["embed"] += time.perf_counter() - t3
         chips.append(chip)
         names.append((str(f), emb))
     total = time.perf_counter() - t0
     t = time.perf_counter()
-    rec.compute_face_descriptor(chips)  # dlib's batched call on the same chips
+    peer.descriptors(chips)
     batched = time.perf_counter() - t
     ms = {k: 1000 * v / len(files) for k, v in sec.items()}
     ms["total"] = 1000 * total / len(files)
@@ -101,7 +95,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     files = sample_images(args.lfw, args.n)
-    presets = ("fast", "accurate")
+    presets = ("fast", "standard", "accurate")
     ours = {}
     for views in presets:
         ours[views], our_emb = run_faceid(files, views)
@@ -125,7 +119,7 @@ def main() -> None:
     row("embed per face, dlib 1-by-1", d["embed_per_face"], "embed_per_face")
     found = ", ".join(f"faceid {v} {ours[v]['faces']}" for v in presets)
     print(f"faces found: {found}, "
-          f"dlib {ref['faces']}; cosine(faceid accurate, dlib) over {len(common)} images "
+          f"dlib {ref['faces']}; cosine(faceid {presets[-1]}, dlib) over {len(common)} images "
           f"(different detectors and alignment): median {np.median(cos):.4f}")
     if args.json:
         args.json.write_text(json.dumps({"faceid": ours, "dlib": ref, "n": args.n,

@@ -17,11 +17,12 @@ def test_default_model_records_its_metadata():
     assert info.architecture == "dlib_resnet_v1" and info.embedding_size == 128
     assert info.chip_size == 150 and info.template.shape == (5, 2)
     assert len(info.weights["sha256"]) == 64 and "training_data" in info.extra
-    for name in ("fast", "accurate"):
+    for name in ("fast", "standard", "accurate"):
         v = info.view_preset(name)
         assert 0.3 < v.tau < 0.6 and v.calibration["data"].endswith("pairsDevTrain.txt")
         assert v.probability_same(0.1) > 0.99 and v.probability_same(0.9) < 0.01
-    assert info.view_preset().count == 4 and info.view_preset("fast").count == 1
+    assert info.view_preset().count == 2 and info.view_preset("fast").count == 1
+    assert info.view_preset("accurate").count == 4
 
 
 def test_unknown_preset_is_refused():
@@ -65,10 +66,12 @@ def test_weights_with_the_wrong_hash_are_refused():
         Encoder(info)
 
 
-def test_view_embedding_is_the_renormalised_mean(fid, lfw_images):
+def test_view_embedding_is_the_renormalised_mean(lfw_images):
     from faceid.detect import Pick, pick_face
     from faceid.imageio import load_image
+    from faceid.pipeline import FaceID
 
+    fid = FaceID(views="accurate")
     img = load_image(lfw_images / "George_W_Bush" / "George_W_Bush_0001.jpg")
     face = pick_face(fid.detect(img), img.shape, Pick.center)
     chips = fid.view_chips(img, face)
