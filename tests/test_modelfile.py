@@ -80,3 +80,22 @@ def test_view_embedding_is_the_renormalised_mean(lfw_images):
     singles = fid.encoder.embed(np.concatenate([chips, chips[:, :, ::-1]]))
     want = singles.sum(0) / np.linalg.norm(singles.sum(0))
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_torch_weights_beside_the_model_file(tmp_path, fid):
+    """A model file can name a PyTorch state dict beside it (how trained models ship)."""
+    import torch
+
+    from faceid.nn import get_model
+    from faceid.nn.dlib_resnet import load_dlib_weights
+    from faceid.modelfile import weights_path
+
+    info = load_model_info()
+    net = load_dlib_weights(get_model(info.architecture, **info.architecture_kwargs),
+                            weights_path(info))
+    torch.save({"model": net.state_dict()}, tmp_path / "w.pt")
+    info.weights = {"format": "torch", "path": "w.pt"}
+    save_model_info(info, tmp_path / "m.json")
+    mine = Encoder(load_model_info(tmp_path / "m.json"))
+    chips = np.random.default_rng(0).integers(0, 255, (3, 150, 150, 3), dtype=np.uint8)
+    np.testing.assert_allclose(mine.embed(chips), fid.encoder.embed(chips), atol=1e-5)
