@@ -86,9 +86,9 @@ def test_torch_weights_beside_the_model_file(tmp_path, fid):
     """A model file can name a PyTorch state dict beside it (how trained models ship)."""
     import torch
 
+    from faceid.modelfile import weights_path
     from faceid.nn import get_model
     from faceid.nn.dlib_resnet import load_dlib_weights
-    from faceid.modelfile import weights_path
 
     info = load_model_info()
     net = load_dlib_weights(get_model(info.architecture, **info.architecture_kwargs),
