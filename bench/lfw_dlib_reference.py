@@ -26,7 +26,6 @@ from faceid.imageio import load_image
 from faceid.pairs import read_pairs
 from faceid.pipeline import FaceID
 from faceid.verify_pairs import verify_pairs
-from training.lfw import fold_accuracy
 
 
 def dlib_embeddings(files: list[Path], jitter: int) -> dict[Path, np.ndarray]:
@@ -47,10 +46,10 @@ def scores(d: np.ndarray, pairs: list) -> dict:
     folds = np.array([p.fold if p.fold is not None and len(pairs) == 6000 else i % 10
                       for i, p in enumerate(pairs)])
     ok = ~np.isnan(d)
-    accs, _ = fold_accuracy(d, y, folds)
+    k = metrics.kfold_accuracy(d, y, folds)
     s = metrics.summary(d[ok], y[ok])
-    return {"failed_pairs": int((~ok).sum()), "accuracy": float(np.mean(accs)),
-            "std": float(np.std(accs)), "tar_at_far_1e-3": s["tar_at_far"], "eer": s["eer"]}
+    return {"failed_pairs": int((~ok).sum()), "accuracy": k["mean_accuracy"],
+            "std": k["std_accuracy"], "tar_at_far_1e-3": s["tar_at_far"], "eer": s["eer"]}
 
 
 def main() -> None:

@@ -29,22 +29,6 @@ def view2_pairs_file(root: str | Path) -> Path:
     return path
 
 
-def fold_accuracy(d: np.ndarray, labels: np.ndarray,
-                  folds: np.ndarray) -> tuple[list[float], list[float]]:
-    """Per-fold accuracy, each fold's threshold the best on the other folds. ``d`` is NaN for
-    a pair that could not be scored: it is left out of threshold choice and counts as a
-    wrong decision in its fold."""
-    ok = ~np.isnan(d)
-    accs, thrs = [], []
-    for f in np.unique(folds):
-        train, test = (folds != f) & ok, folds == f
-        thr, _ = metrics.best_threshold(d[train], labels[train])
-        decided = np.where(ok[test], d[test] <= thr, labels[test] == 0)
-        accs.append(float(np.mean(decided == (labels[test] == 1))))
-        thrs.append(thr)
-    return accs, thrs
-
-
 def evaluate_view2(fid: FaceID, root: str | Path, *, far: float = 1e-3,
                    pick: Pick = Pick.center,
                    progress: Callable[[int], None] | None = None) -> tuple[dict, list[PairResult]]:
@@ -55,15 +39,14 @@ def evaluate_view2(fid: FaceID, root: str | Path, *, far: float = 1e-3,
     labels = np.array([r.pair.label for r in results])
     d = np.array([r.distance if r.distance is not None else np.nan for r in results])
     ok = ~np.isnan(d)
-    accs, thrs = fold_accuracy(d, labels, folds)
+    folded = metrics.kfold_accuracy(d, labels, folds)
     report = {
         "protocol": "LFW View 2 (pairs.txt), 10 folds, threshold from the other 9 folds",
         "model": fid.info.name, "views": fid.views_name, "pairs": len(results),
         "images": distinct_images(pairs),
         "failed_pairs": int((~ok).sum()),
         "failures": sorted({r.error for r in results if r.error}),
-        "mean_accuracy": float(np.mean(accs)), "std_accuracy": float(np.std(accs)),
-        "fold_accuracy": accs, "fold_threshold": thrs,
+        **folded,
         **{k: v for k, v in metrics.summary(d[ok], labels[ok], far).items()
            if k in ("far_target", "tar_at_far", "tar_threshold", "eer", "eer_threshold", "auc")},
         "accuracy_at_model_tau": float(np.mean(np.where(ok, d <= fid.tau, labels == 0)
