@@ -47,7 +47,7 @@ class Pick(str, Enum):
 
 class _ChannelsLast(torch.nn.Module):
     """Runs an MTCNN stage in channels-last layout: same arithmetic, and on CPU the P-Net's
-    pooling and convolutions run about 1.6x faster than in the NCHW layout it ships in."""
+    pooling and convolutions run faster than in the NCHW layout it ships in."""
 
     def __init__(self, net: torch.nn.Module) -> None:
         super().__init__()
