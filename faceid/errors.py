@@ -76,6 +76,12 @@ class FaceTooSmall(FaceError):
     exit_code = 23
 
 
+class LowQuality(FaceError):
+    """The face is found but too blurred (or otherwise poor) to enrol as a template."""
+
+    exit_code = 24
+
+
 class ModelError(FaceIDError):
     """A model file or its weights are missing, unreadable, or not what the metadata says."""
 
@@ -94,6 +100,68 @@ class DatasetError(InputError):
     exit_code = 41
 
 
+class SourceError(InputError):
+    """A camera, stream or video file cannot be opened or yields no frames."""
+
+    exit_code = 42
+
+
+class StoreError(FaceIDError):
+    """The enrolment database cannot be used (base class; the URL is in the message)."""
+
+    exit_code = 50
+
+
+class DatabaseLocked(StoreError):
+    """Another process held the database past the busy timeout."""
+
+    exit_code = 51
+
+
+class SchemaTooNew(StoreError):
+    """The database was migrated by a newer faceid; this version must not write to it."""
+
+    exit_code = 52
+
+
+class UnknownPerson(FaceIDError):
+    exit_code = 53
+
+
+class AmbiguousPerson(FaceIDError):
+    """A name matches several people; the message lists their ids."""
+
+    exit_code = 54
+
+
+class DuplicatePerson(FaceIDError):
+    """A new person would repeat a name (or external id) without distinct external ids."""
+
+    exit_code = 55
+
+
+class ModelMismatch(FaceIDError):
+    """The gallery's templates were made by another model (or view preset) than the one
+    loaded: distances between them mean nothing, so the operation is refused."""
+
+    exit_code = 56
+
+
 def describe(path: str | Path, reason: str) -> str:
     """Format the one-line message every image error uses: the file first, then why."""
     return f"{path}: {reason}"
+
+
+class TrainingDataError(InputError):
+    """A training data folder cannot be trained on as a whole (empty, no identity with two
+    usable images, a people list naming nobody in it); single bad images are skipped and
+    counted, never raised."""
+
+    exit_code = 80
+
+
+class CheckpointError(FaceIDError):
+    """A training checkpoint is missing, unreadable, or from another architecture or
+    configuration than the run that tries to resume from it."""
+
+    exit_code = 81

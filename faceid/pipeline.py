@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from faceid.align import align_face
@@ -30,6 +31,8 @@ class FaceResult:
     embedding: np.ndarray | None = None
     face: Face | None = None
     error: FaceIDError | None = None
+    chip: np.ndarray | None = None  # the aligned chip (scale 1), kept on request
+    crop: np.ndarray | None = None  # a loose crop around the face, kept on request
 
 
 @dataclass
@@ -109,23 +112,25 @@ class FaceID:
 
     def embed_images(self, sources: Sequence[ImageSource], pick: Pick = Pick.one, *,
                      chunk: int = 64, progress: Callable[[int], None] | None = None,
-                     times: StageTimes | None = None) -> list[FaceResult]:
+                     times: StageTimes | None = None,
+                     keep_faces: bool = False) -> list[FaceResult]:
         """Embed one face per source. Failures are returned per item, never raised, so one bad
         file cannot stop a batch. Decoding runs in threads; detection and encoding in
-        batches."""
+        batches. ``keep_faces`` keeps each face's chip and a loose crop (for enrolment's
+        quality gate and stored face crops)."""
         times = times or StageTimes()
         results = [FaceResult(_name(s)) for s in sources]
         with ThreadPoolExecutor(max_workers=2) as pool:
             for start in range(0, len(sources), chunk):
                 part = range(start, min(start + chunk, len(sources)))
-                self._embed_chunk(sources, results, part, pick, pool, times)
+                self._embed_chunk(sources, results, part, pick, pool, times, keep_faces)
                 if progress:
                     progress(len(part))
         return results
 
     def _embed_chunk(self, sources: Sequence[ImageSource], results: list[FaceResult],
                      part: range, pick: Pick, pool: ThreadPoolExecutor,
-                     times: StageTimes) -> None:
+                     times: StageTimes, keep_faces: bool = False) -> None:
         t = time.perf_counter()
         images: dict[int, np.ndarray] = {}
         for i, outcome in zip(part, pool.map(_try_load, (sources[i] for i in part))):
@@ -146,6 +151,9 @@ class FaceID:
                 continue
             results[i].face = face
             chips.append(self.view_chips(image, face))
+            if keep_faces:
+                results[i].chip = self.chip(image, face)
+                results[i].crop = loose_crop(image, face)
             owners.append(i)
         t = times.add("align", t)
         if chips:
@@ -165,6 +173,25 @@ class FaceID:
             if r.error is not None:
                 raise r.error
         return self.compare_embeddings(ra.embedding, rb.embedding)
+
+
+def loose_crop(image: np.ndarray, face: Face, context: float = 2.0,
+               max_side: int = 256) -> np.ndarray:
+    """A square crop ``context`` times the face box, at most ``max_side`` px: enough context
+    for the detector to find the face again when a gallery is re-embedded."""
+    x0, y0, x1, y1 = face.box
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half = max(x1 - x0, y1 - y0) * context / 2
+    h, w = image.shape[:2]
+    l, t = int(max(0, cx - half)), int(max(0, cy - half))
+    r, b = int(min(w, cx + half)), int(min(h, cy + half))
+    crop = image[t:b, l:r]
+    scale = max_side / max(crop.shape[:2])
+    if scale < 1:
+        crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)),
+                                 max(1, round(crop.shape[0] * scale))),
+                          interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(crop)
 
 
 def _try_load(source: ImageSource) -> np.ndarray | FaceIDError:

@@ -1,0 +1,125 @@
+"""Opening the database: URL resolution (``--db`` / ``FACEID_DB``, else an SQLite file in
+the data directory), SQLite in WAL mode with a busy timeout, Alembic migrations applied on
+open, and refusal of a schema newer than this code knows.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy.engine import Engine
+
+from faceid.errors import DatabaseLocked, SchemaTooNew, StoreError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+DEFAULT_TIMEOUT = 10.0  # seconds a writer waits for another process's lock
+
+
+def default_home() -> Path:
+    """The data directory: ``FACEID_HOME``, else ``$XDG_DATA_HOME/faceid``."""
+    if os.environ.get("FACEID_HOME"):
+        return Path(os.environ["FACEID_HOME"]).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(xdg) / "faceid"
+
+
+def resolve_url(home: Path, db: str | None = None) -> str:
+    """The SQLAlchemy URL to use: ``db`` (a URL or a file path), ``FACEID_DB``, or
+    ``<home>/faceid.db``. ``postgresql://`` URLs get the psycopg 3 driver."""
+    db = db or os.environ.get("FACEID_DB")
+    if not db:
+        return f"sqlite:///{home / 'faceid.db'}"
+    if "://" not in db:
+        return f"sqlite:///{Path(db).expanduser().resolve()}"
+    if db.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + db.split("://", 1)[1]
+    return db
+
+
+def timeout_from_env() -> float:
+    return float(os.environ.get("FACEID_DB_TIMEOUT", DEFAULT_TIMEOUT))
+
+
+def create_engine(url: str, timeout: float) -> Engine:
+    """An engine whose connections wait up to ``timeout`` s for locks held by others."""
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": timeout})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql"):
+        ms = int(timeout * 1000)
+        return sa.create_engine(url, pool_pre_ping=True, connect_args={
+            "connect_timeout": max(1, int(timeout)),
+            "options": f"-c lock_timeout={ms}"})
+    return sa.create_engine(url)
+
+
+def alembic_config(connection: sa.Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def migrate(engine: Engine, url: str, timeout: float = DEFAULT_TIMEOUT) -> str:
+    """Bring the schema to this code's head revision; refuse a revision we do not know (a
+    newer faceid wrote it). Returns the revision now in the database."""
+    with translate_errors(url, timeout), engine.begin() as conn:
+        cfg = alembic_config(conn)
+        script = ScriptDirectory.from_config(cfg)
+        current = MigrationContext.configure(conn).get_current_revision()
+        head = script.get_current_head()
+        if current is not None:
+            try:
+                script.get_revision(current)
+            except CommandError:
+                raise SchemaTooNew(
+                    f"{safe_url(url)}: database schema {current!r} is newer than this faceid "
+                    f"knows (head {head!r}); upgrade faceid to use it") from None
+        if current != head:
+            command.upgrade(cfg, "head")
+        return head or ""
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+@contextmanager
+def translate_errors(url: str, timeout: float = DEFAULT_TIMEOUT) -> Iterator[None]:
+    """Turn driver failures into one-line faceid errors (locked, unreachable, corrupt)."""
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        if "locked" in text or "lock timeout" in text:
+            raise DatabaseLocked(f"{safe_url(url)}: database is locked by another process "
+                                 f"(waited {timeout:g} s; FACEID_DB_TIMEOUT "
+                                 "sets the wait)") from None
+        raise StoreError(f"{safe_url(url)}: {text.strip().splitlines()[0]}") from None
+    except sa.exc.DatabaseError as exc:
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        raise StoreError(f"{safe_url(url)}: {text.strip().splitlines()[0]}") from None

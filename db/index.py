@@ -1,0 +1,183 @@
+"""The FAISS gallery index: a cache of one model's templates, kept beside the database.
+
+The database is the source of truth. The index file stores, with the serialised FAISS index
+in one atomically replaced file, the model key, the database revision it reflects, the
+template count and a checksum of template ids. On open those are compared with the database
+and the index is rebuilt when anything differs, or when the file is missing or unreadable;
+it is never trusted stale.
+
+Small galleries use exact search (flat inner product on unit vectors). Past
+``ann_threshold`` templates the index is IVF-Flat: unlike HNSW it supports removing vectors in
+place (people are deleted), and at 1M templates it meets the latency and recall targets in
+``bench/search_scale.py`` (see docs/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+FORMAT = "faceid-index/1"
+ANN_THRESHOLD = int(os.environ.get("FACEID_ANN_THRESHOLD", 50_000))
+DEFAULT_NPROBE = 48
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    """Float32, C-contiguous, L2-normalised copy (FAISS inner product = cosine)."""
+    x = np.ascontiguousarray(vectors, dtype=np.float32).copy()
+    if len(x):
+        faiss.normalize_L2(x)
+    return x
+
+
+def ivf_lists(n: int) -> int:
+    """IVF list count: about 4 sqrt(n), a common FAISS rule, clamped to sane bounds."""
+    return int(min(65536, max(16, 4 * math.sqrt(max(n, 1)))))
+
+
+def build_index(vectors: np.ndarray, ids: np.ndarray, dim: int, *,
+                ann_threshold: int = ANN_THRESHOLD, nprobe: int = DEFAULT_NPROBE,
+                seed: int = 1234) -> faiss.Index:
+    """Exact (flat) index below ``ann_threshold`` vectors, IVF-Flat at or above it."""
+    x = unit(vectors.reshape(-1, dim))
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    if len(x) < ann_threshold:
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    else:
+        nlist = ivf_lists(len(x))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist,
+                                   faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(seed)
+        sample = x[rng.choice(len(x), min(len(x), nlist * 64), replace=False)]
+        index.cp.seed = seed
+        index.train(sample)
+        index.nprobe = min(nprobe, nlist)
+    if len(x):
+        index.add_with_ids(x, ids)
+    return index
+
+
+def index_kind(index: faiss.Index) -> str:
+    ivf = faiss.try_extract_index_ivf(index)
+    return f"ivf{ivf.nlist}" if ivf is not None else "flat"
+
+
+def to_distance(similarity: np.ndarray) -> np.ndarray:
+    """Euclidean distance between unit vectors from their inner product."""
+    return np.sqrt(np.clip(2.0 - 2.0 * similarity, 0.0, 4.0))
+
+
+def id_checksum(ids: Any) -> int:
+    """Order-free checksum of a set of template ids (sum and xor folded together)."""
+    a = np.fromiter(ids, dtype=np.int64) if not isinstance(ids, np.ndarray) else ids
+    return int((int(a.sum()) * 1_000_003) ^ int(np.bitwise_xor.reduce(a)) if len(a) else 0)
+
+
+def write_index_file(path: Path, index: faiss.Index, meta: dict[str, Any]) -> None:
+    """Write index + metadata to one file, replaced atomically (a crash leaves the old
+    file or the new one, never half of one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("meta.json", json.dumps(meta))
+        z.writestr("index.faiss", faiss.serialize_index(index).tobytes())
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_index_file(path: Path) -> tuple[faiss.Index, dict[str, Any]]:
+    """Read what :func:`write_index_file` wrote; raises ValueError when it is not that."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            meta = json.loads(z.read("meta.json"))
+            blob = np.frombuffer(z.read("index.faiss"), dtype=np.uint8)
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"unknown format {meta.get('format')!r}")
+        return faiss.deserialize_index(blob), meta
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, RuntimeError, OSError,
+            EOFError) as exc:
+        raise ValueError(f"unreadable ({type(exc).__name__})") from None
+
+
+class GalleryIndex:
+    """One model's templates in FAISS, plus template id -> person id."""
+
+    def __init__(self, directory: Path, model_key: str, dim: int, *,
+                 ann_threshold: int = ANN_THRESHOLD, nprobe: int = DEFAULT_NPROBE) -> None:
+        self.path = Path(directory) / f"{model_key}.index"
+        self.model_key = model_key
+        self.dim = dim
+        self.ann_threshold = ann_threshold
+        self.nprobe = nprobe
+        self.index: faiss.Index = build_index(np.zeros((0, dim)), np.zeros(0), dim)
+        self.owners: dict[int, int] = {}
+        self.revision = -1
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def kind(self) -> str:
+        return index_kind(self.index)
+
+    def check(self, revision: int, owners: dict[int, int]) -> str | None:
+        """Load the file and say why it cannot be used for this database state (None: it
+        can, and is now loaded)."""
+        if not self.path.exists():
+            return "missing"
+        try:
+            index, meta = read_index_file(self.path)
+        except ValueError as exc:
+            return str(exc)
+        if meta.get("model") != self.model_key:
+            return f"made by another model ({meta.get('model')})"
+        if meta.get("revision") != revision:
+            return f"out of step (index revision {meta.get('revision')}, database {revision})"
+        if index.ntotal != len(owners) or meta.get("count") != len(owners):
+            return f"holds {index.ntotal} templates, database {len(owners)}"
+        if meta.get("checksum") != id_checksum(list(owners)):
+            return "template ids differ from the database"
+        self.index, self.owners, self.revision = index, owners, revision
+        if (ivf := faiss.try_extract_index_ivf(index)) is not None:
+            ivf.nprobe = min(self.nprobe, ivf.nlist)
+        return None
+
+    def rebuild(self, revision: int, ids: np.ndarray, owners: np.ndarray,
+                vectors: np.ndarray) -> None:
+        self.index = build_index(vectors, ids, self.dim, ann_threshold=self.ann_threshold,
+                                 nprobe=self.nprobe)
+        self.owners = dict(zip(ids.tolist(), owners.tolist()))
+        self.revision = revision
+        self.save()
+
+    def add(self, ids: list[int], vectors: np.ndarray, person_id: int) -> None:
+        if ids:
+            self.index.add_with_ids(unit(vectors), np.asarray(ids, dtype=np.int64))
+            self.owners.update(dict.fromkeys(ids, person_id))
+
+    def remove(self, ids: list[int]) -> None:
+        if ids:
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+            for i in ids:
+                self.owners.pop(i, None)
+
+    def save(self, revision: int | None = None) -> None:
+        if revision is not None:
+            self.revision = revision
+        write_index_file(self.path, self.index, {
+            "format": FORMAT, "model": self.model_key, "revision": self.revision,
+            "count": len(self), "checksum": id_checksum(list(self.owners)),
+            "kind": self.kind})
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, template ids), each (n, k); missing neighbours have id -1."""
+        sims, ids = self.index.search(unit(np.atleast_2d(queries)), max(1, k))
+        return to_distance(sims), ids

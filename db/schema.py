@@ -1,0 +1,123 @@
+"""The database schema (SQLAlchemy 2 ORM). The database is the source of truth for who is
+enrolled; the FAISS index beside it is a cache (see :mod:`db.index`).
+
+Changing a table here means a new Alembic revision in ``db/migrations/versions``: the schema is
+never created with ``create_all`` outside tests of the migration itself.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+from sqlalchemy import (Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
+                        String, Text, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Person(Base):
+    """Someone who may be let through. ``id`` never changes and is never reused (SQLite
+    AUTOINCREMENT, PostgreSQL identity). Display names may repeat only between people who
+    each carry a distinct ``external_id`` (a badge number, say)."""
+
+    __tablename__ = "people"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+    templates: Mapped[list[Template]] = relationship(back_populates="person",
+                                                     cascade="all, delete-orphan",
+                                                     passive_deletes=True)
+
+    @property
+    def label(self) -> str:
+        """How people are named in messages: ``Name (#id, badge)``."""
+        extra = f", {self.external_id}" if self.external_id else ""
+        return f"{self.name} (#{self.id}{extra})"
+
+
+class ModelRecord(Base):
+    """An encoder configuration that made templates: model name + weights hash + view
+    preset. Templates of different records are never compared with each other."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("name", "weights_sha256", "views"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    weights_sha256: Mapped[str] = mapped_column(String(64))
+    views: Mapped[str] = mapped_column(String(50))
+    embedding_size: Mapped[int] = mapped_column(Integer)
+    tau: Mapped[float] = mapped_column(Float)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def key(self) -> str:
+        """File-name-safe identity, used to name the FAISS index of this model's gallery."""
+        return f"{self.name}-{self.views}-{self.weights_sha256[:12]}"
+
+
+class Template(Base):
+    """One precomputed encoding of one enrolment image. ``face_jpeg`` keeps a loose crop of
+    the face so a gallery can be re-embedded for a new model without the original photos."""
+
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("person_id", "model_id", "source_hash"),
+                      Index("ix_templates_model", "model_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"),
+                                           index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    source: Mapped[str] = mapped_column(Text)
+    source_hash: Mapped[str] = mapped_column(String(64))
+    quality: Mapped[float] = mapped_column(Float)
+    face_size: Mapped[float] = mapped_column(Float)
+    sharpness: Mapped[float] = mapped_column(Float)
+    face_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    person: Mapped[Person] = relationship(back_populates="templates")
+    model: Mapped[ModelRecord] = relationship()
+
+    @property
+    def embedding(self) -> np.ndarray:
+        return np.frombuffer(self.vector, dtype=np.float32)
+
+
+class Event(Base):
+    """One access decision (or one CLI verify/identify): the audit trail. Rows outlive the
+    people they name (``person_id`` is nulled, ``person_name`` keeps the name)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                           index=True)
+    source: Mapped[str] = mapped_column(Text)
+    decision: Mapped[str] = mapped_column(String(20))
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True)
+    person_name: Mapped[str | None] = mapped_column(String(200))
+    distance: Mapped[float | None] = mapped_column(Float)
+    margin: Mapped[float | None] = mapped_column(Float)
+    liveness: Mapped[float | None] = mapped_column(Float)
+    model: Mapped[str | None] = mapped_column(String(300))
+    tau: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(50))
+    details: Mapped[str | None] = mapped_column(Text)
+    snapshot_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -1,0 +1,354 @@
+"""The enrolment store: people, their templates, the models that made them, and the audit
+trail of access events, behind a small API that keeps every change in one transaction.
+
+Every change to a model's templates bumps that model's ``revision`` in the same transaction,
+so a FAISS index (``db.index``) can tell from one integer whether it is in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.engine import DEFAULT_TIMEOUT, create_engine, migrate, safe_url, translate_errors
+from db.schema import Event, ModelRecord, Person, Template
+from faceid.errors import AmbiguousPerson, DuplicatePerson, UnknownPerson
+
+
+@dataclass
+class NewTemplate:
+    """An encoding ready to store, with where it came from and how good the face was."""
+
+    vector: np.ndarray
+    source: str
+    source_hash: str
+    quality: float
+    face_size: float
+    sharpness: float
+    face_jpeg: bytes | None = None
+
+
+@dataclass
+class Enrolment:
+    """What one enrol call changed: the person, the templates added (id, vector), and how
+    many were skipped because the same image was already enrolled for them."""
+
+    person_id: int
+    label: str
+    created: bool
+    added: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    added_sources: list[str] = field(default_factory=list)
+    already: int = 0
+
+
+@dataclass
+class PersonRow:
+    id: int
+    name: str
+    external_id: str | None
+    active: bool
+    templates: int
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "external_id": self.external_id,
+                "active": self.active, "templates": self.templates,
+                "created_at": self.created_at.isoformat()}
+
+
+class Store:
+    """The database behind faceid. Open one per process; it is safe to share one database
+    between several processes (SQLite WAL or PostgreSQL)."""
+
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.engine = create_engine(url, timeout)
+        self.schema_revision = migrate(self.engine, url, timeout)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def __repr__(self) -> str:
+        return f"Store({safe_url(self.url)})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back on any error."""
+        with translate_errors(self.url, self.timeout), self._sessions.begin() as s:
+            yield s
+
+    # -- models -------------------------------------------------------------------------
+    def model_record(self, name: str, weights_sha256: str, views: str, embedding_size: int,
+                     tau: float) -> ModelRecord:
+        """The row for this encoder configuration, created on first use."""
+        with self.session() as s:
+            rec = s.scalar(sa.select(ModelRecord).filter_by(
+                name=name, weights_sha256=weights_sha256, views=views))
+            if rec is None:
+                rec = ModelRecord(name=name, weights_sha256=weights_sha256, views=views,
+                                  embedding_size=embedding_size, tau=tau, revision=0)
+                s.add(rec)
+                s.flush()
+            return rec
+
+    def models_in_use(self) -> list[tuple[ModelRecord, int]]:
+        """Every model that has templates, with its template count."""
+        with self.session() as s:
+            rows = s.execute(sa.select(ModelRecord, sa.func.count(Template.id))
+                             .join(Template, Template.model_id == ModelRecord.id)
+                             .group_by(ModelRecord.id)).all()
+            return [(m, n) for m, n in rows]
+
+    def people_without_model(self, model_id: int) -> tuple[int, list[str]]:
+        """How many people have templates from other models but none from this one, and
+        the keys of those other models."""
+        with self.session() as s:
+            mine = sa.select(Template.person_id).filter_by(model_id=model_id)
+            rows = s.execute(sa.select(Template.person_id, ModelRecord)
+                             .join(ModelRecord, Template.model_id == ModelRecord.id)
+                             .where(Template.model_id != model_id)
+                             .where(Template.person_id.not_in(mine))).all()
+            return len({p for p, _ in rows}), sorted({m.key for _, m in rows})
+
+    def revision(self, model_id: int) -> int:
+        with self.session() as s:
+            return s.scalar(sa.select(ModelRecord.revision).filter_by(id=model_id)) or 0
+
+    @staticmethod
+    def _bump(s: Session, model_ids: set[int]) -> None:
+        if model_ids:
+            s.execute(sa.update(ModelRecord).where(ModelRecord.id.in_(model_ids))
+                      .values(revision=ModelRecord.revision + 1))
+
+    # -- people -------------------------------------------------------------------------
+    def resolve(self, ref: str | int, s: Session | None = None) -> Person:
+        """A person from an id (``12`` or ``#12``), an external id, or a display name."""
+        if s is None:
+            with self.session() as s2:
+                return self.resolve(ref, s2)
+        text = str(ref).strip()
+        if text.lstrip("#").isdigit() and (p := s.get(Person, int(text.lstrip("#")))):
+            return p
+        if p := s.scalar(sa.select(Person).filter_by(external_id=text)):
+            return p
+        found = s.scalars(sa.select(Person).filter_by(name=text).order_by(Person.id)).all()
+        if not found:
+            raise UnknownPerson(f"no enrolled person matches {text!r} "
+                                "(give an id, an external id or the exact name)")
+        if len(found) > 1:
+            raise AmbiguousPerson(f"{len(found)} people are named {text!r}: "
+                                  f"{', '.join(p.label for p in found)}; use an id")
+        return found[0]
+
+    def _person_for_enrol(self, s: Session, name: str, external_id: str | None,
+                          new: bool) -> tuple[Person, bool]:
+        """Find the person an enrolment adds to, or create them. Names may repeat only when
+        every person sharing the name has a distinct external id."""
+        if external_id:
+            p = s.scalar(sa.select(Person).filter_by(external_id=external_id))
+            if p is not None:
+                if p.name != name:
+                    raise DuplicatePerson(f"external id {external_id!r} already belongs to "
+                                          f"{p.label}")
+                return p, False
+            bare = s.scalar(sa.select(Person).filter_by(name=name, external_id=None))
+            if bare is not None:
+                raise DuplicatePerson(
+                    f"{bare.label} has the same name and no external id; give them one first "
+                    f"(faceid people rename {bare.id} {name!r} --external-id ...)")
+        else:
+            same = s.scalars(sa.select(Person).filter_by(name=name)).all()
+            if len(same) > 1:
+                raise AmbiguousPerson(f"{len(same)} people are named {name!r}: "
+                                      f"{', '.join(p.label for p in same)}; "
+                                      "enrol with --external-id to say which")
+            if same and new:
+                raise DuplicatePerson(f"{same[0].label} is already enrolled; a second person "
+                                      "with this name needs --external-id (a badge number)")
+            if same:
+                return same[0], False
+        p = Person(name=name, external_id=external_id, active=True)
+        s.add(p)
+        s.flush()
+        return p, True
+
+    def enroll(self, name: str, templates: list[NewTemplate], model_id: int, *,
+               external_id: str | None = None, new: bool = False,
+               person_id: int | None = None) -> Enrolment:
+        """Add a person (or add to one: ``person_id``, else found by name / external id)
+        with their templates, all or nothing. An image already enrolled for this person
+        (same content hash) is skipped, so reruns are idempotent."""
+        with self.session() as s:
+            if person_id is not None:
+                person, created = self.resolve(person_id, s), False
+            else:
+                person, created = self._person_for_enrol(s, name, external_id, new)
+            have = set(s.scalars(sa.select(Template.source_hash).filter_by(
+                person_id=person.id, model_id=model_id)))
+            result = Enrolment(person.id, person.label, created)
+            rows = []
+            for t in templates:
+                if t.source_hash in have:
+                    result.already += 1
+                    continue
+                have.add(t.source_hash)
+                rows.append((Template(
+                    person_id=person.id, model_id=model_id,
+                    vector=np.asarray(t.vector, np.float32).tobytes(), source=t.source,
+                    source_hash=t.source_hash, quality=t.quality, face_size=t.face_size,
+                    sharpness=t.sharpness, face_jpeg=t.face_jpeg), t.vector))
+            s.add_all(r for r, _ in rows)
+            s.flush()
+            result.added = [(r.id, np.asarray(v, np.float32)) for r, v in rows]
+            result.added_sources = [r.source for r, _ in rows]
+            if rows:
+                self._bump(s, {model_id})
+            return result
+
+    def people(self, model_id: int | None = None) -> list[PersonRow]:
+        """Everyone enrolled, with template counts (of ``model_id`` only, when given)."""
+        join = Template.person_id == Person.id
+        if model_id is not None:
+            join = sa.and_(join, Template.model_id == model_id)
+        with self.session() as s:
+            rows = s.execute(sa.select(Person, sa.func.count(Template.id))
+                             .outerjoin(Template, join).group_by(Person.id)
+                             .order_by(Person.id)).all()
+            return [PersonRow(p.id, p.name, p.external_id, p.active, n, p.created_at)
+                    for p, n in rows]
+
+    def person_details(self, ref: str | int) -> dict[str, Any]:
+        """One person and their templates (without the vectors), for ``people show``."""
+        with self.session() as s:
+            p = self.resolve(ref, s)
+            return {"id": p.id, "name": p.name, "external_id": p.external_id,
+                    "active": p.active, "created_at": p.created_at.isoformat(),
+                    "templates": [{"id": t.id, "model": t.model.key, "source": t.source,
+                                   "quality": round(t.quality, 3),
+                                   "face_size": round(t.face_size, 1),
+                                   "sharpness": round(t.sharpness, 1),
+                                   "created_at": t.created_at.isoformat()}
+                                  for t in sorted(p.templates, key=lambda t: t.id)]}
+
+    def update_person(self, ref: str | int, *, name: str | None = None,
+                      external_id: str | None = None, active: bool | None = None) -> str:
+        """Rename, set the external id, or (de)activate; returns the new label."""
+        with self.session() as s:
+            p = self.resolve(ref, s)
+            if external_id is not None:
+                other = s.scalar(sa.select(Person).filter_by(external_id=external_id))
+                if other is not None and other.id != p.id:
+                    raise DuplicatePerson(f"external id {external_id!r} already belongs to "
+                                          f"{other.label}")
+                p.external_id = external_id or None
+            if name is not None:
+                p.name = name
+            if active is not None:
+                p.active = active
+            s.flush()
+            return p.label
+
+    def remove_person(self, ref: str | int) -> tuple[str, dict[int, list[int]]]:
+        """Delete a person and all their templates; their events stay, with the name kept.
+        Returns the label and the removed template ids per model."""
+        with self.session() as s:
+            p = self.resolve(ref, s)
+            removed: dict[int, list[int]] = {}
+            for t in p.templates:
+                removed.setdefault(t.model_id, []).append(t.id)
+            label = p.label
+            s.execute(sa.update(Event).where(Event.person_id == p.id)
+                      .where(Event.person_name.is_(None)).values(person_name=p.name))
+            s.delete(p)
+            self._bump(s, set(removed))
+            return label, removed
+
+    # -- templates ----------------------------------------------------------------------
+    def template_count(self, model_id: int) -> int:
+        with self.session() as s:
+            return s.scalar(sa.select(sa.func.count(Template.id))
+                            .filter_by(model_id=model_id)) or 0
+
+    def template_count_other(self, model_id: int) -> int:
+        """Templates made by models other than ``model_id`` (what re-embedding reads)."""
+        with self.session() as s:
+            return s.scalar(sa.select(sa.func.count(Template.id))
+                            .where(Template.model_id != model_id)) or 0
+
+    def gallery(self, model_id: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """(revision, template ids, person ids, vectors) of one model, read in one
+        transaction so the revision describes exactly these rows."""
+        with self.session() as s:
+            rev = s.scalar(sa.select(ModelRecord.revision).filter_by(id=model_id)) or 0
+            rows = s.execute(sa.select(Template.id, Template.person_id, Template.vector)
+                             .filter_by(model_id=model_id).order_by(Template.id)).all()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        owners = np.array([r[1] for r in rows], dtype=np.int64)
+        vecs = (np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(len(rows), -1)
+                if rows else np.zeros((0, 0), np.float32))
+        return rev, ids, owners, vecs
+
+    def owners(self, model_id: int) -> tuple[int, dict[int, int]]:
+        """(revision, template id -> person id) without the vectors: cheap, for checking
+        an index that loaded from disk."""
+        with self.session() as s:
+            rev = s.scalar(sa.select(ModelRecord.revision).filter_by(id=model_id)) or 0
+            rows = s.execute(sa.select(Template.id, Template.person_id)
+                             .filter_by(model_id=model_id)).all()
+        return rev, dict(rows)
+
+    def enrolled_hashes(self, name: str, model_id: int) -> set[str]:
+        """Content hashes of images already enrolled (for this model) under ``name``."""
+        with self.session() as s:
+            return set(s.scalars(sa.select(Template.source_hash)
+                                 .join(Person, Template.person_id == Person.id)
+                                 .where(Person.name == name, Template.model_id == model_id)))
+
+    def person_vectors(self, person_id: int, model_id: int) -> np.ndarray:
+        with self.session() as s:
+            blobs = s.scalars(sa.select(Template.vector).filter_by(
+                person_id=person_id, model_id=model_id)).all()
+        return np.stack([np.frombuffer(b, np.float32) for b in blobs]) if blobs else \
+            np.zeros((0, 0), np.float32)
+
+    def people_by_id(self, ids: list[int]) -> dict[int, Person]:
+        with self.session() as s:
+            return {p.id: p for p in s.scalars(sa.select(Person).where(Person.id.in_(ids)))}
+
+    def face_crops(self, model_id: int) -> Iterator[tuple[int, str, str, bytes | None]]:
+        """(person id, source, source hash, face crop) of every template of a model, for
+        re-embedding a gallery with another model."""
+        with self.session() as s:
+            rows = s.execute(sa.select(Template.person_id, Template.source,
+                                       Template.source_hash, Template.face_jpeg)
+                             .filter_by(model_id=model_id).order_by(Template.id)).all()
+        yield from rows
+
+    # -- events -------------------------------------------------------------------------
+    def add_event(self, **fields: Any) -> int:
+        """Record one decision; returns its id. Committed before returning, so a crash
+        right after a grant still leaves its audit row."""
+        with self.session() as s:
+            e = Event(**fields)
+            s.add(e)
+            s.flush()
+            return e.id
+
+    def events(self, since: datetime | None = None, person: str | None = None,
+               limit: int = 100) -> list[Event]:
+        with self.session() as s:
+            q = sa.select(Event).order_by(Event.time.desc(), Event.id.desc()).limit(limit)
+            if since is not None:
+                q = q.where(Event.time >= since)
+            if person is not None:
+                q = q.where(Event.person_id == self.resolve(person, s).id)
+            return list(s.scalars(q))

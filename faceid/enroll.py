@@ -1,0 +1,234 @@
+"""Enrolment: images (or the best frames of a clip) -> quality-gated templates -> the
+gallery, with a warning when a new face already matches someone else.
+
+``enroll_images`` is all or nothing: every image must hold one usable face. ``enroll_dir``
+walks one folder per person (the LFW layout), skips bad files with a report, commits each
+person in one transaction, and skips images already enrolled, so an interrupted run is
+finished by running it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from db.store import NewTemplate
+from faceid.detect import Pick
+from faceid.errors import DatasetError, FaceIDError, LowQuality, NoFace
+from faceid.gallery import Gallery
+from faceid.imageio import ImageSource
+from faceid.pipeline import FaceResult
+from faceid.quality import MIN_SHARPNESS, face_quality
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+
+
+def source_hash(source: ImageSource) -> str:
+    """Content hash of an image file (or array), so the same photo is never enrolled twice
+    for one person whatever its path."""
+    h = hashlib.sha256()
+    if isinstance(source, np.ndarray):
+        h.update(np.ascontiguousarray(source).tobytes())
+    else:
+        try:
+            with open(source, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        except OSError:
+            h.update(str(source).encode())  # loading will report the real problem
+    return h.hexdigest()
+
+
+def to_template(result: FaceResult, digest: str, min_face: float,
+                min_sharpness: float = MIN_SHARPNESS) -> NewTemplate:
+    """Quality-gate one embedded face and package it for the store; raises LowQuality."""
+    if result.error is not None:
+        raise result.error
+    assert result.face is not None and result.chip is not None and result.crop is not None
+    quality, sharp = face_quality(result.chip, result.face.size, result.face.landmarks,
+                                  min_face)
+    if sharp < min_sharpness:
+        raise LowQuality(f"{result.source}: face too blurred to enrol (sharpness "
+                         f"{sharp:.1f} < {min_sharpness:g})")
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(result.crop, cv2.COLOR_RGB2BGR),
+                            [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return NewTemplate(vector=result.embedding, source=result.source, source_hash=digest,
+                       quality=quality, face_size=result.face.size, sharpness=sharp,
+                       face_jpeg=jpeg.tobytes() if ok else None)
+
+
+def duplicate_warnings(gallery: Gallery, person_id: int,
+                       faces: Sequence[tuple[str, np.ndarray]]) -> list[str]:
+    """One line per new (source, encoding) that already matches a *different* enrolled
+    person within tau: a mislabelled photo, or the same person enrolled twice."""
+    lines = []
+    for source, vector in faces:
+        found = gallery.identify(vector, top=3)
+        other = next((c for c in found.candidates if c.person_id != person_id), None)
+        if other is not None and other.distance <= gallery.tau:
+            lines.append(f"{source}: also matches {other.name} (#{other.person_id}) at "
+                         f"distance {other.distance:.3f} <= tau {gallery.tau:.3f}")
+    return lines
+
+
+@dataclass
+class EnrolReport:
+    person_id: int
+    label: str
+    created: bool
+    added: int
+    already: int
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def enroll_templates(gallery: Gallery, name: str, templates: list[NewTemplate],
+                     **kw: Any) -> EnrolReport:
+    """Store templates for one person, then warn about any that match someone else."""
+    result = gallery.enroll(name, templates, **kw)
+    gallery.flush()
+    fresh = [(src, v) for src, (_, v) in zip(result.added_sources, result.added)]
+    return EnrolReport(result.person_id, result.label, result.created, len(result.added),
+                       result.already, duplicate_warnings(gallery, result.person_id, fresh))
+
+
+def enroll_images(gallery: Gallery, name: str, sources: Sequence[ImageSource],
+                  pick: Pick = Pick.one, **kw: Any) -> EnrolReport:
+    """Enrol one person from photos. All or nothing: the first unusable image (no face,
+    several faces, too small, too blurred, unreadable) raises and nothing is stored."""
+    fid = gallery.fid
+    results = fid.embed_images(list(sources), pick, keep_faces=True)
+    templates = [to_template(r, source_hash(s), fid.min_face) for r, s in zip(results, sources)]
+    return enroll_templates(gallery, name, templates, **kw)
+
+
+@dataclass
+class DirReport:
+    people_added: int = 0
+    people_updated: int = 0
+    people_unchanged: int = 0
+    people_skipped: int = 0  # no usable image
+    templates_added: int = 0
+    images_failed: int = 0
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def person_folders(root: Path, max_per_person: int | None = None,
+                   min_images: int = 1) -> list[tuple[str, list[Path]]]:
+    """(folder name, its image files) for each sub-folder of ``root``, sorted."""
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder (expected one sub-folder per person)")
+    out = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if len(files) >= min_images:
+            out.append((d.name, files[:max_per_person] if max_per_person else files))
+    if not out:
+        raise DatasetError(f"{root}: no person folders with images found")
+    return out
+
+
+def display_name(folder: str) -> str:
+    """Folder name to person name: LFW's ``George_W_Bush`` becomes ``George W Bush``."""
+    return folder.replace("_", " ").strip()
+
+
+def enroll_dir(gallery: Gallery, root: Path, *, max_per_person: int | None = None,
+               min_images: int = 1, chunk: int = 64, pick: Pick = Pick.one,
+               progress: Callable[[int], None] | None = None) -> DirReport:
+    """Enrol every person folder under ``root``. Resumable: images already enrolled for a
+    person are recognised by content hash and skipped without re-encoding."""
+    report = DirReport()
+    folders = person_folders(root, max_per_person, min_images)
+    try:
+        for group in _groups(folders, chunk):
+            _enroll_group(gallery, group, report, pick, progress)
+    finally:
+        gallery.flush()
+    return report
+
+
+def _groups(folders: list[tuple[str, list[Path]]],
+            chunk: int) -> Iterable[list[tuple[str, list[Path]]]]:
+    """Consecutive folders in groups of about ``chunk`` images, so encoding is batched
+    across small folders while each person still commits on their own."""
+    group: list[tuple[str, list[Path]]] = []
+    size = 0
+    for item in folders:
+        group.append(item)
+        size += len(item[1])
+        if size >= chunk:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
+def _enroll_group(gallery: Gallery, group: list[tuple[str, list[Path]]], report: DirReport,
+                  pick: Pick, progress: Callable[[int], None] | None) -> None:
+    fid = gallery.fid
+    todo: list[tuple[str, Path, str]] = []
+    for folder, files in group:
+        have = gallery.store.enrolled_hashes(display_name(folder), gallery.model.id)
+        fresh = [(folder, f, h) for f in files if (h := source_hash(f)) not in have]
+        report.people_unchanged += not fresh
+        todo.extend(fresh)
+    results = fid.embed_images([f for _, f, _ in todo], pick, keep_faces=True)
+    by_person: dict[str, list[NewTemplate]] = {}
+    for (folder, _, digest), result in zip(todo, results):
+        by_person.setdefault(folder, [])
+        try:
+            by_person[folder].append(to_template(result, digest, fid.min_face))
+        except FaceIDError as exc:
+            report.images_failed += 1
+            report.failures.append(exc.message)
+    for folder, templates in by_person.items():
+        if not templates:
+            report.people_skipped += 1
+            continue
+        name = display_name(folder)
+        rep = enroll_templates(gallery, name, templates)
+        report.people_added += rep.created
+        report.people_updated += not rep.created
+        report.templates_added += rep.added
+        report.warnings.extend(rep.warnings)
+    if progress:
+        progress(sum(len(files) for _, files in group))
+
+
+def enroll_video(gallery: Gallery, name: str, frames: Iterable[tuple[int, np.ndarray]],
+                 source: str, *, keep: int = 3, **kw: Any) -> EnrolReport:
+    """Enrol from a camera or clip: rank frames that hold exactly one usable face by
+    quality (size x sharpness x frontalness) and store the best ``keep``, spread in time."""
+    fid = gallery.fid
+    scored: list[tuple[float, int, NewTemplate]] = []
+    for index, frame in frames:
+        result = fid.embed_images([frame], keep_faces=True)[0]
+        result.source = f"{source}#frame={index}"
+        try:
+            t = to_template(result, source_hash(frame), fid.min_face)
+        except FaceIDError:
+            continue
+        scored.append((t.quality, index, t))
+    if not scored:
+        raise NoFace(f"{source}: no frame shows exactly one sharp, large enough face")
+    chosen: list[tuple[float, int, NewTemplate]] = []
+    gap = max(1, (max(i for _, i, _ in scored) - min(i for _, i, _ in scored)) // (keep * 2))
+    for item in sorted(scored, key=lambda x: -x[0]):
+        if all(abs(item[1] - c[1]) >= gap for c in chosen):
+            chosen.append(item)
+        if len(chosen) == keep:
+            break
+    return enroll_templates(gallery, name, [t for _, _, t in chosen], **kw)
