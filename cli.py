@@ -272,5 +272,364 @@ def model_info(model: ModelOpt = None, as_json: JsonOpt = False) -> None:
                                                for k, v in data.items()}))
 
 
+# -- the gallery: enrolment, people, 1:1 and 1:K -------------------------------------------
+people_app = typer.Typer(help="List, show, rename, disable or remove enrolled people.",
+                         no_args_is_help=True)
+index_app = typer.Typer(help="The FAISS gallery index kept beside the database.",
+                        no_args_is_help=True)
+app.add_typer(people_app, name="people")
+app.add_typer(index_app, name="index")
+
+HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Data directory (database, index); default $FACEID_HOME or ~/.local/share/faceid.", envvar="FACEID_HOME")]
+DbOpt = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL or SQLite file; default <home>/faceid.db.", envvar="FACEID_DB")]
+
+
+def _store(home: Optional[Path], db: Optional[str]):  # noqa: ANN202
+    from db.engine import default_home, resolve_url, timeout_from_env
+    from db.store import Store
+
+    home = home or default_home()
+    return home, Store(resolve_url(home, db), timeout=timeout_from_env())
+
+
+def _gallery(home: Optional[Path], db: Optional[str], model: Optional[str],
+             views: Optional[str] = None, min_face: float = 40.0):  # noqa: ANN202
+    """Open store + index for the model; say on stderr what was repaired."""
+    from faceid.gallery import Gallery
+
+    home, store = _store(home, db)
+    gallery = Gallery(store, _fid(model, views, min_face), home / "index")
+    for message in gallery.messages:
+        err.print(f"[yellow]note:[/yellow] {message}", highlight=False, soft_wrap=True)
+    return gallery
+
+
+def _record(gallery, source: str, decision: str, reason: str, person_id=None,  # noqa: ANN001
+            person_name=None, distance=None, margin=None, details=None) -> None:  # noqa: ANN001
+    gallery.store.add_event(source=source, decision=decision, reason=reason,
+                            person_id=person_id, person_name=person_name, distance=distance,
+                            margin=margin, model=gallery.model.key, tau=gallery.tau,
+                            details=json.dumps(details) if details else None)
+
+
+def _warn_all(lines: list[str], limit: int = 10) -> None:
+    for line in lines[:limit]:
+        err.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
+    if len(lines) > limit:
+        err.print(f"... and {len(lines) - limit} more (see --json)")
+
+
+@app.command()
+def enroll(
+    name: Annotated[str, typer.Argument(help="The person's display name.")],
+    images: Annotated[Optional[list[Path]], typer.Argument(help="Photos, each with exactly one usable face.")] = None,
+    source: Annotated[Optional[str], typer.Option(help="Enrol from a camera index, video file or stream instead of photos.")] = None,
+    frames: Annotated[int, typer.Option(help="With --source: how many of the best frames to keep.")] = 3,
+    max_frames: Annotated[int, typer.Option(help="With --source: frames to examine at most.")] = 150,
+    external_id: Annotated[Optional[str], typer.Option("--external-id", help="Badge number or other id; required to enrol a second person with an existing name.")] = None,
+    new: Annotated[bool, typer.Option("--new", help="Refuse to add to an existing person of this name.")] = False,
+    pick: Annotated[Pick, typer.Option(help="Which face when a photo has several: 'one' (default) refuses such photos.")] = Pick.one,
+    home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
+    min_face: MinFaceOpt = 40.0, as_json: JsonOpt = False,
+) -> None:
+    """Enrol a person from photos (all must be usable, or nothing is stored) or from the
+    best frames of a camera or clip. Adds to an existing person of the same name.
+
+    Example: faceid enroll "Ada Lovelace" ada1.jpg ada2.jpg --external-id B-1042
+    """
+    from faceid.enroll import enroll_images, enroll_video
+    from faceid.errors import InputError
+    from faceid.video import read_frames
+
+    if bool(images) == bool(source):
+        raise InputError("give either photos or --source (a camera, video or stream)")
+    gallery = _gallery(home, db, model, views, min_face)
+    gallery.require_same_model()
+    kw = {"external_id": external_id, "new": new}
+    if source:
+        every = 2 if not source.isdigit() else 1
+        rep = enroll_video(gallery, name, read_frames(source, every=every,
+                                                      max_frames=max_frames),
+                           source, keep=frames, **kw)
+    else:
+        rep = enroll_images(gallery, name, images, pick, **kw)
+    _warn_all(rep.warnings)
+    if not as_json:
+        verb = "enrolled" if rep.created else "updated"
+        out.print(f"{verb} {rep.label}: {rep.added} template(s) added"
+                  + (f", {rep.already} already enrolled" if rep.already else ""))
+    _emit(rep.to_dict(), as_json)
+
+
+@app.command("enroll-dir")
+def enroll_dir_cmd(
+    folder: Annotated[Path, typer.Argument(help="One sub-folder of photos per person (LFW layout); folder names become names, _ as spaces.")],
+    max_per_person: Annotated[Optional[int], typer.Option(help="Enrol at most this many photos per person (first in name order).")] = None,
+    min_images: Annotated[int, typer.Option(help="Skip folders with fewer photos.")] = 1,
+    pick: Annotated[Pick, typer.Option(help="Which face when a photo has several: 'one' (default) skips such photos; 'center' suits LFW.")] = Pick.one,
+    home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
+    min_face: MinFaceOpt = 40.0, as_json: JsonOpt = False,
+) -> None:
+    """Enrol everyone in a folder tree. Bad photos are reported and skipped; each person
+    is committed whole; rerunning after an interruption finishes the job without
+    duplicates.
+
+    Example: faceid enroll-dir ../shared/datasets/lfw/lfw-deepfunneled --max-per-person 5
+    """
+    from faceid.enroll import enroll_dir, person_folders
+
+    gallery = _gallery(home, db, model, views, min_face)
+    gallery.require_same_model()
+    total = sum(len(f) for _, f in person_folders(folder, max_per_person, min_images))
+    with _progress(total, "enrolling") as bar:
+        rep = enroll_dir(gallery, folder, max_per_person=max_per_person,
+                         min_images=min_images, pick=pick, progress=bar.update)
+    if not as_json:
+        _warn_all([f"skipped {m}" for m in rep.failures])
+        _warn_all(rep.warnings)
+    summary = {k: v for k, v in rep.to_dict().items() if k not in ("failures", "warnings")}
+    summary["duplicate_warnings"] = len(rep.warnings)
+    _emit(rep.to_dict(), as_json, _kv_table(f"enroll-dir {folder.name}", summary))
+
+
+@people_app.command("list")
+def people_list(home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Everyone enrolled, with their template counts.
+
+    Example: faceid people list --json
+    """
+    _, store = _store(home, db)
+    rows = store.people()
+    t = Table("id", "name", "external id", "active", "templates", title=f"{len(rows)} people")
+    for r in rows:
+        t.add_row(str(r.id), r.name, r.external_id or "", "yes" if r.active else "no",
+                  str(r.templates))
+    _emit({"people": [r.to_dict() for r in rows]}, as_json, t)
+
+
+@people_app.command("show")
+def people_show(person: Annotated[str, typer.Argument(help="Id, external id or exact name.")],
+                home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """One person and their templates (source, quality, model).
+
+    Example: faceid people show "Ada Lovelace"
+    """
+    _, store = _store(home, db)
+    data = store.person_details(person)
+    t = Table("template", "model", "quality", "size px", "sharpness", "source",
+              title=f"{data['name']} (#{data['id']}) {data['external_id'] or ''}")
+    for x in data["templates"]:
+        t.add_row(str(x["id"]), x["model"], f"{x['quality']:.2f}", f"{x['face_size']:.0f}",
+                  f"{x['sharpness']:.0f}", x["source"])
+    _emit(data, as_json, t)
+
+
+@people_app.command("rename")
+def people_rename(
+    person: Annotated[str, typer.Argument(help="Id, external id or exact name.")],
+    new_name: Annotated[Optional[str], typer.Argument(help="The new display name.")] = None,
+    external_id: Annotated[Optional[str], typer.Option("--external-id", help="Set the external id ('' clears it).")] = None,
+    home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Change a person's display name and/or external id.
+
+    Example: faceid people rename 12 "Ada King" --external-id B-1042
+    """
+    _, store = _store(home, db)
+    label = store.update_person(person, name=new_name, external_id=external_id)
+    if not as_json:
+        out.print(f"now {label}")
+    _emit({"person": label}, as_json)
+
+
+def _set_active(person: str, active: bool, home: Optional[Path], db: Optional[str],
+                as_json: bool) -> None:
+    _, store = _store(home, db)
+    label = store.update_person(person, active=active)
+    if not as_json:
+        out.print(f"{label} {'enabled' if active else 'disabled'}")
+    _emit({"person": label, "active": active}, as_json)
+
+
+@people_app.command("disable")
+def people_disable(person: Annotated[str, typer.Argument(help="Id, external id or exact name.")],
+                   home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Stop matching a person without deleting them (identify and verify deny them).
+
+    Example: faceid people disable B-1042
+    """
+    _set_active(person, False, home, db, as_json)
+
+
+@people_app.command("enable")
+def people_enable(person: Annotated[str, typer.Argument(help="Id, external id or exact name.")],
+                  home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Match a disabled person again.
+
+    Example: faceid people enable B-1042
+    """
+    _set_active(person, True, home, db, as_json)
+
+
+@people_app.command("remove")
+def people_remove(person: Annotated[str, typer.Argument(help="Id, external id or exact name.")],
+                  home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None,
+                  views: ViewsOpt = None, as_json: JsonOpt = False) -> None:
+    """Delete a person and all their templates (database and index). Their past access
+    events are kept, with the name.
+
+    Example: faceid people remove 12
+    """
+    label = _gallery(home, db, model, views).remove(person)
+    if not as_json:
+        out.print(f"removed {label}")
+    _emit({"removed": label}, as_json)
+
+
+@app.command()
+def verify(
+    image: Annotated[Path, typer.Argument(help="Photo of the person at the door.")],
+    claim: Annotated[str, typer.Option("--as", help="Who they claim to be: id, external id or exact name.")],
+    home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
+    pick: Annotated[Pick, typer.Option(help="Which face when the photo has several.")] = Pick.one,
+    min_face: MinFaceOpt = 40.0, as_json: JsonOpt = False,
+) -> None:
+    """1:1: is the face in IMAGE the claimed person? Distance to their closest template.
+
+    Exit code 0 = match, 1 = no match, other codes = an error (see README).
+
+    Example: faceid verify door.jpg --as "Ada Lovelace"
+    """
+    gallery = _gallery(home, db, model, views, min_face)
+    v = gallery.verify(gallery.fid.embed_image(image, pick).embedding, claim)
+    _record(gallery, f"cli:{image}", "match" if v.same else "no_match", v.reason,
+            v.person_id, v.name, v.distance, details={"claim": claim})
+    if not as_json:
+        verdict = "[green]match[/green]" if v.same else f"[yellow]no match[/yellow] ({v.reason})"
+        out.print(f"{verdict}  {v.label}  distance {v.distance:.4f} (tau {v.tau:.4f}), "
+                  f"P(same) {v.probability:.3f}")
+    _emit({"image": str(image), **v.to_dict()}, as_json)
+    raise typer.Exit(0 if v.same else 1)
+
+
+@app.command()
+def identify(
+    image: Annotated[Path, typer.Argument(help="Photo of an unknown person.")],
+    top: Annotated[int, typer.Option(help="How many candidates to list.")] = 5,
+    margin: Annotated[Optional[float], typer.Option(help="Required lead of the best person over the runner-up (default 0.02).")] = None,
+    home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
+    pick: Annotated[Pick, typer.Option(help="Which face when the photo has several.")] = Pick.one,
+    min_face: MinFaceOpt = 40.0, as_json: JsonOpt = False,
+) -> None:
+    """1:K: who in the gallery is this? "unknown" when the best match is above tau or too
+    close to the runner-up.
+
+    Exit code 0 = identified, 1 = unknown, other codes = an error (see README).
+
+    Example: faceid identify door.jpg --top 3 --json
+    """
+    gallery = _gallery(home, db, model, views, min_face)
+    gallery.require_same_model()
+    if margin is not None:
+        gallery.margin = margin
+    r = gallery.identify(gallery.fid.embed_image(image, pick).embedding, top)
+    best = r.candidates[0] if r.candidates else None
+    _record(gallery, f"cli:{image}", r.decision, r.reason, r.person and r.person.person_id,
+            r.person and r.person.name, best and best.distance, r.margin,
+            details={"best": best.to_dict()} if best else None)
+    if not as_json:
+        if r.person:
+            out.print(f"[green]{r.person.name}[/green] (#{r.person.person_id})  distance "
+                      f"{r.person.distance:.4f} (tau {r.tau:.4f})")
+        else:
+            out.print(f"[yellow]unknown[/yellow] ({r.reason.replace('_', ' ')})")
+        t = Table("rank", "id", "name", "distance")
+        for i, c in enumerate(r.candidates, 1):
+            t.add_row(str(i), str(c.person_id), c.name, f"{c.distance:.4f}")
+        if r.candidates:
+            out.print(t)
+    _emit({"image": str(image), **r.to_dict()}, as_json)
+    raise typer.Exit(0 if r.person else 1)
+
+
+@index_app.command("status")
+def index_status(home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None,
+                 views: ViewsOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the index for the model: size, kind (flat or IVF), revision; repairs it if out
+    of step with the database.
+
+    Example: faceid index status
+    """
+    gallery = _gallery(home, db, model, views)
+    data = {**gallery.status(), "models_in_use": {m.key: n for m, n in
+                                                  gallery.store.models_in_use()}}
+    _emit(data, as_json, _kv_table("gallery index", data))
+
+
+@index_app.command("rebuild")
+def index_rebuild(home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None,
+                  views: ViewsOpt = None, as_json: JsonOpt = False) -> None:
+    """Rebuild the index from the database (it is only a cache).
+
+    Example: faceid index rebuild
+    """
+    gallery = _gallery(home, db, model, views)
+    gallery.rebuild()
+    _emit(gallery.status(), as_json, _kv_table("gallery index rebuilt", gallery.status()))
+
+
+@app.command()
+def reembed(home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None,
+            views: ViewsOpt = None, as_json: JsonOpt = False) -> None:
+    """Re-embed every person's stored face crops with the loaded model, so a gallery made
+    by another model (or view preset) can be used with this one. Old templates stay.
+
+    Example: faceid reembed --model trained/my-model.json
+    """
+    from faceid.reembed import reembed as run
+
+    gallery = _gallery(home, db, model, views)
+    with _progress(gallery.store.template_count_other(gallery.model.id), "re-embedding") as bar:
+        rep = run(gallery, progress=bar.update)
+    _warn_all(rep["failures"])
+    _emit(rep, as_json, _kv_table("reembed", {k: v for k, v in rep.items()
+                                              if k != "failures"}))
+
+
+@app.command()
+def events(
+    since: Annotated[Optional[str], typer.Option(help="Only events at or after this time (ISO 8601, e.g. 2026-11-23T08:00).")] = None,
+    person: Annotated[Optional[str], typer.Option(help="Only this person (id, external id or name).")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """The audit trail: access decisions, newest first.
+
+    Example: faceid events --since 2026-11-23T08:00 --person "Ada Lovelace" --json
+    """
+    from datetime import datetime, timezone
+
+    from faceid.errors import InputError
+
+    try:
+        when = datetime.fromisoformat(since) if since else None
+    except ValueError:
+        raise InputError(f"--since {since!r}: not an ISO 8601 time") from None
+    if when is not None and when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    _, store = _store(home, db)
+    rows = store.events(when, person, limit)
+    keys = ("id", "time", "source", "decision", "reason", "person_id", "person_name",
+            "distance", "margin", "liveness", "model", "tau")
+    data = [{k: getattr(e, k) for k in keys} for e in rows]
+    t = Table("time", "decision", "reason", "person", "distance", "liveness", "source",
+              title=f"{len(rows)} event(s)")
+    for e in rows:
+        t.add_row(e.time.strftime("%Y-%m-%d %H:%M:%S"), e.decision, e.reason,
+                  e.person_name or "", "" if e.distance is None else f"{e.distance:.3f}",
+                  "" if e.liveness is None else f"{e.liveness:.2f}", e.source)
+    _emit({"events": data}, as_json, t)
+
+
 if __name__ == "__main__":
     app()
