@@ -44,3 +44,21 @@ def two_face_image(lfw_images: Path) -> np.ndarray:
     a = load_image(lfw(lfw_images, "Aaron_Peirsol", 1))
     b = load_image(lfw(lfw_images, "George_W_Bush", 1))
     return np.ascontiguousarray(np.hstack([a, b]))
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for this test session (see tests/pg.py)."""
+    from tests.pg import TempPostgres
+
+    server = TempPostgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path: Path) -> str:
+    """A fresh, empty database URL: an SQLite file, or a new database on the test server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'faceid.db'}"
+    return request.getfixturevalue("postgres").new_database()
