@@ -343,6 +343,13 @@ class Store:
             s.flush()
             return e.id
 
+    def prune_snapshots(self, before: datetime) -> int:
+        """Drop face snapshots of events older than ``before`` (the rows stay)."""
+        with self.session() as s:
+            r = s.execute(sa.update(Event).where(Event.time < before)
+                          .where(Event.snapshot_jpeg.is_not(None)).values(snapshot_jpeg=None))
+            return r.rowcount or 0
+
     def events(self, since: datetime | None = None, person: str | None = None,
                limit: int = 100) -> list[Event]:
         with self.session() as s:

@@ -173,3 +173,27 @@ def test_enroll_dir_killed_then_rerun_finishes(home: Path, people_tree: Path) ->
     again = as_json(faceid(home, "enroll-dir", str(people_tree), "--json"))
     assert again["templates_added"] == 0 and again["people_unchanged"] == 5
     assert again["images_failed"] == 1  # the bad file is tried (and reported) again
+
+
+def test_enrol_from_a_real_clip_picks_good_frames(home: Path, tmp_path: Path) -> None:
+    from faceid.video import read_frames
+
+    clips = ROOT.parent / "shared" / "datasets" / "videos" / "preview"
+    male = clips / "head-pose-face-detection-male.gif"
+    p = faceid(home, "enroll", "Head Pose Male", "--source", male, "--max-frames", "20",
+               "--json")
+    assert p.returncode == 0, p.stderr
+    assert as_json(p)["added"] == 3
+    shown = as_json(faceid(home, "people", "show", "Head Pose Male", "--json"))
+    frames = sorted(int(t["source"].rsplit("=", 1)[1]) for t in shown["templates"])
+    assert len(set(frames)) == 3 and frames[-1] < 40  # spread over the frames examined
+    later = tmp_path / "later.png"
+    Image.fromarray(dict(read_frames(str(male)))[61]).save(later)
+    p = faceid(home, "identify", later, "--json")
+    assert p.returncode == 0 and as_json(p)["person"]["name"] == "Head Pose Male", p.stdout
+    other = tmp_path / "other.png"
+    Image.fromarray(next(read_frames(str(clips / "head-pose-face-detection-female.gif")))[1]
+                    ).save(other)
+    assert faceid(home, "identify", other).returncode == 1
+    assert_one_line_error(faceid(home, "enroll", "X", "--source", tmp_path / "nope.mp4"),
+                          42, "nope.mp4")
