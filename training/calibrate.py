@@ -10,6 +10,23 @@ from sklearn.linear_model import LogisticRegression
 from faceid import metrics
 
 
+def tau_at_far(distances: np.ndarray, labels: np.ndarray, far: float) -> float:
+    """The loosest distance threshold whose false-accept rate on these pairs stays within
+    ``far`` (accept when distance <= tau). Where even the closest different-person pair is
+    nearer than every same-person pair, no threshold above zero meets the target, and tau
+    falls just below the smallest distance (accept nothing) rather than becoming NaN.
+
+    The estimate is only as fine as the negatives allow: a FAR of 1e-3 needs well over a
+    thousand different-person pairs to mean anything."""
+    d, y = np.asarray(distances, float), np.asarray(labels, int)
+    if not (0 < far < 1):
+        raise ValueError(f"target FAR must be between 0 and 1, got {far}")
+    _, tau = metrics.tar_at_far(d, y, far)
+    if not np.isfinite(tau):
+        tau = float(d.min()) - 1e-6
+    return float(tau)
+
+
 def calibrate(distances: np.ndarray, labels: np.ndarray, far: float | None = None) -> dict:
     """Return tau, the logistic slope/intercept, and the error rates at tau on these pairs."""
     d, y = np.asarray(distances, float), np.asarray(labels, int)
@@ -19,7 +36,7 @@ def calibrate(distances: np.ndarray, labels: np.ndarray, far: float | None = Non
         tau, _ = metrics.best_threshold(d, y)
         rule = "best accuracy"
     else:
-        _, tau = metrics.tar_at_far(d, y, far)
+        tau = tau_at_far(d, y, far)
         rule = f"FAR <= {far:g}"
     lr = LogisticRegression(C=1e4).fit(d.reshape(-1, 1), y)
     accept = d <= tau

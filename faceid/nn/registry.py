@@ -8,10 +8,12 @@ from typing import Callable
 from torch import nn
 
 from faceid.errors import ModelError
+from faceid.nn.compact import CompactEncoder
 from faceid.nn.dlib_resnet import DlibResNet
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "dlib_resnet_v1": DlibResNet,
+    "compact_v1": CompactEncoder,
 }
 
 
