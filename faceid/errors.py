@@ -165,3 +165,16 @@ class CheckpointError(FaceIDError):
     configuration than the run that tries to resume from it."""
 
     exit_code = 81
+
+
+class LivenessModelError(FaceIDError):
+    """A liveness (presentation-attack) model file or its weights are missing, unreadable,
+    or not what the file says."""
+
+    exit_code = 90
+
+
+class LivenessDataError(InputError):
+    """The live or spoof folder given to ``train-liveness`` holds no usable face."""
+
+    exit_code = 91

@@ -1,0 +1,506 @@
+"""Liveness (presentation-attack detection) for one tracked face, in three layers that the
+camera loop can enable separately and a gate that fuses them (fail closed: only
+``live is True`` may open a door).
+
+* :class:`MotionLiveness` -- passive. A print or a screen is a plane, and every view of a
+  plane is related to every other by a homography; a real head that turns or nods is not
+  planar (the nose moves against the cheeks). Points inside the face box are tracked with
+  pyramidal Lucas-Kanade optical flow (forward-backward checked) from a reference frame, and
+  two models are fitted to the point motion: a similarity (what any rigid in-plane motion
+  gives) and a homography (what any plane gives). ``motion`` = how much the similarity fails
+  (the out-of-plane part of the motion), ``residual`` = how much the homography fails; both
+  in face-size units. Planarity is judged only once the motion is large enough to judge it
+  (else ``insufficient_motion``); the motion-weighted ratio ``residual / motion`` is the
+  statistic, and a track whose points or landmarks jump between frames (a cut between photos,
+  a swapped print) is an attack, never live.
+* :class:`ChallengeLiveness` -- active. A random sequence of prompts (turn left, turn right,
+  nod), each checked against the landmark head pose (:func:`faceid.quality.head_pose`) within
+  a timeout.
+* :class:`CnnLiveness` -- an optional classifier (``faceid/nn/liveness_net.py``) trained on a
+  site's own live and spoof photos with ``faceid train-liveness``.
+
+Every part reports a score in 0..1 mapped so that 0.5 is its own decision threshold; the gate
+fuses by the minimum (the weakest part decides) and applies its own threshold. How the
+default thresholds were chosen, and what they achieve: docs/DESIGN-NOTES.md and
+docs/BENCHMARKS.md (``python -m bench.liveness``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from faceid.detect import Face
+from faceid.errors import LivenessModelError
+from faceid.quality import head_pose
+
+# How these were chosen, and what they achieve: docs/DESIGN-NOTES.md, docs/BENCHMARKS.md.
+MOTION_THRESHOLD = 0.5    # residual / motion: the homography leaves under half unexplained = planar
+MIN_MOTION = 0.02         # out-of-plane motion (face-size units) needed before judging; above
+                          # what tracking noise gives on still real faces (<= 0.016)
+GATE_THRESHOLD = 0.5      # on the fused score (0.5 = every enabled part at its own threshold)
+PROMPTS = ("turn_left", "turn_right", "nod")
+MODEL_FORMAT = "faceid-liveness/1"
+
+
+@dataclass
+class LivenessResult:
+    """A liveness decision: ``score`` 0..1 (higher = more live), ``live`` True / False / None
+    (None: undecided yet), ``reason`` one word for logs and events, ``details`` per-part
+    figures (JSON-serialisable)."""
+
+    score: float
+    live: bool | None
+    reason: str
+    details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": round(float(self.score), 4), "live": self.live, "reason": self.reason,
+                "details": self.details}
+
+
+def ratio_score(value: float, threshold: float) -> float:
+    """Map a non-negative statistic to 0..1 so that ``value == threshold`` gives 0.5
+    (``value / (value + threshold)``, the logistic of the log-ratio)."""
+    value = max(0.0, float(value))
+    return value / (value + threshold) if value + threshold > 0 else 0.0
+
+
+# ---------------------------------------------------------------- passive motion check
+
+def _fit_residuals(src: np.ndarray, dst: np.ndarray) -> tuple[float, float] | None:
+    """(motion, residual) in pixels for point correspondences: the median distance left
+    unexplained by the best similarity (LMedS) and by the best homography (LMedS).
+    LMedS, because a few mistracked points must not make a print look 3-D."""
+    sim, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
+    hom, _ = cv2.findHomography(src, dst, cv2.LMEDS)
+    if sim is None or hom is None:
+        return None
+    by_sim = src @ sim[:, :2].T + sim[:, 2]
+    by_hom = cv2.perspectiveTransform(src.reshape(-1, 1, 2), hom).reshape(-1, 2)
+    return (float(np.median(np.linalg.norm(by_sim - dst, axis=1))),
+            float(np.median(np.linalg.norm(by_hom - dst, axis=1))))
+
+
+class MotionLiveness:
+    """Passive 3-D motion check for ONE tracked face.
+
+    Call :meth:`update` with every frame the track's face is seen in (``t`` in seconds of
+    video time), then :meth:`result`. Until ``min_samples`` frames have shown at least
+    ``min_motion`` of out-of-plane motion the answer is ``live=None``
+    (``insufficient_motion``): a face held still cannot be told from a print held still, so the
+    caller keeps waiting (or prompts a challenge).
+    """
+
+    def __init__(self, threshold: float = MOTION_THRESHOLD, min_frames: int = 5,
+                 min_motion: float = MIN_MOTION, *, min_samples: int = 3,
+                 max_points: int = 120, min_points: int = 12, window_s: float = 2.0,
+                 max_gap_s: float = 0.5, min_survival: float = 0.35,
+                 max_jump: float = 0.2) -> None:
+        self.threshold = threshold
+        self.min_frames = min_frames
+        self.min_motion = min_motion
+        self.min_samples = min_samples
+        self.max_points = max_points
+        self.min_points = min_points
+        self.window_s = window_s
+        self.max_gap_s = max_gap_s
+        self.min_survival = min_survival
+        self.max_jump = max_jump
+        self.frames = 0
+        self.jumps = 0
+        self.samples: list[tuple[float, float]] = []   # (motion, residual), face-size units
+        self._grey: np.ndarray | None = None
+        self._pts: np.ndarray | None = None
+        self._ref: np.ndarray | None = None
+        self._ref_t = 0.0
+        self._last_t = 0.0
+        self._face: Face | None = None
+
+    def update(self, frame_rgb: np.ndarray, face: Face, t: float) -> None:
+        """Track the face's points into this frame and add one motion sample."""
+        grey = cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2GRAY)
+        self.frames += 1
+        size = max(float(face.size), 1.0)
+        if (self._grey is None or self._pts is None or len(self._pts) < self.min_points
+                or t - self._last_t > self.max_gap_s or t - self._ref_t > self.window_s):
+            self._seed(grey, face, t)
+            return
+        win = int(np.clip(size / 6, 9, 31)) | 1
+        lk = {"winSize": (win, win), "maxLevel": 3,
+              "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)}
+        nxt, ok1, _ = cv2.calcOpticalFlowPyrLK(self._grey, grey, self._pts, None, **lk)
+        back, ok2, _ = cv2.calcOpticalFlowPyrLK(grey, self._grey, nxt, None, **lk)
+        fb = np.linalg.norm((back - self._pts).reshape(-1, 2), axis=1)
+        good = (ok1.ravel() == 1) & (ok2.ravel() == 1) & (fb < max(0.5, 0.01 * size))
+        good &= _inside(nxt.reshape(-1, 2), face.box, 0.15)
+        survival = float(good.mean()) if len(good) else 0.0
+        if survival < self.min_survival or self._landmark_jump(face, self._pts[good], nxt[good]):
+            # a cut: the points did not follow, or the landmarks moved unlike the points
+            self.jumps += 1
+            self._seed(grey, face, t)
+            return
+        self._pts, self._ref = nxt[good], self._ref[good]
+        self._grey, self._face, self._last_t = grey, face, t
+        if len(self._pts) >= self.min_points:
+            fit = _fit_residuals(self._ref.reshape(-1, 2), self._pts.reshape(-1, 2))
+            if fit is not None:
+                self.samples.append((fit[0] / size, fit[1] / size))
+
+    def _seed(self, grey: np.ndarray, face: Face, t: float) -> None:
+        """Start a new reference: corners inside the inner face box (not the hair or the
+        background at its edges, which would add parallax that is not the face's)."""
+        x1, y1, x2, y2 = face.box
+        w, h = x2 - x1, y2 - y1
+        mask = np.zeros_like(grey)
+        r = (int(max(0, x1 + 0.12 * w)), int(max(0, y1 + 0.08 * h)),
+             int(min(grey.shape[1], x2 - 0.12 * w)), int(min(grey.shape[0], y2 - 0.04 * h)))
+        mask[r[1]:r[3], r[0]:r[2]] = 255
+        pts = cv2.goodFeaturesToTrack(grey, self.max_points, 0.005, max(2.0, face.size / 20),
+                                      mask=mask, blockSize=3)
+        self._pts = pts.astype(np.float32) if pts is not None else None
+        self._ref = None if pts is None else self._pts.copy()
+        self._grey, self._face, self._ref_t, self._last_t = grey, face, t, t
+
+    def _landmark_jump(self, face: Face, src: np.ndarray, dst: np.ndarray) -> bool:
+        """True when the detected landmarks moved far from where the tracked points say the
+        face went (different photo, different geometry): the median error of the previous
+        landmarks carried by the points' similarity motion, in face-size units."""
+        if self._face is None or len(src) < 3:
+            return True
+        sim, _ = cv2.estimateAffinePartial2D(src.reshape(-1, 2), dst.reshape(-1, 2),
+                                             method=cv2.LMEDS)
+        if sim is None:
+            return True
+        moved = self._face.landmarks @ sim[:, :2].T + sim[:, 2]
+        err = np.median(np.linalg.norm(moved - face.landmarks, axis=1))
+        return bool(err / max(face.size, 1.0) > self.max_jump)
+
+    def statistic(self) -> tuple[float, float, int]:
+        """(residual/motion ratio, total motion, samples used): the ratio is motion-weighted
+        (sum of residuals over sum of motions, over samples with enough motion)."""
+        use = [(m, r) for m, r in self.samples if m >= self.min_motion]
+        if not use:
+            return 0.0, 0.0, 0
+        motion = sum(m for m, _ in use)
+        return sum(r for _, r in use) / motion, motion, len(use)
+
+    def result(self) -> LivenessResult:
+        ratio, motion, used = self.statistic()
+        details = {"frames": self.frames, "jumps": self.jumps, "samples": used,
+                   "ratio": round(ratio, 4), "motion": round(motion, 4),
+                   "threshold": self.threshold}
+        if self.jumps:
+            return LivenessResult(0.0, False, "track_jump", details)
+        if self.frames < self.min_frames:
+            return LivenessResult(0.0, None, "pending", details)
+        if used < self.min_samples:
+            return LivenessResult(0.0, None, "insufficient_motion", details)
+        score = ratio_score(ratio, self.threshold)
+        live = ratio >= self.threshold
+        return LivenessResult(score, live, "live" if live else "planar_motion", details)
+
+
+def _inside(pts: np.ndarray, box: tuple[float, ...], margin: float) -> np.ndarray:
+    """Which points lie inside ``box`` grown by ``margin`` of its size on each side."""
+    x1, y1, x2, y2 = box
+    mx, my = margin * (x2 - x1), margin * (y2 - y1)
+    return ((pts[:, 0] >= x1 - mx) & (pts[:, 0] <= x2 + mx)
+            & (pts[:, 1] >= y1 - my) & (pts[:, 1] <= y2 + my))
+
+
+# ---------------------------------------------------------------- active challenge
+
+class ChallengeLiveness:
+    """Active challenge: a random sequence of ``n`` prompts from ("turn_left", "turn_right",
+    "nod"), no prompt twice in a row, each to be done within ``timeout_s`` seconds of being
+    shown, checked against the landmark head pose.
+
+    Directions are the subject's own, for a camera image that is NOT mirrored: turning to
+    one's left moves the nose to the image's right (``Pose.yaw`` rises). A turn passes when
+    the yaw moves ``yaw_delta`` (inter-ocular units) the asked way from the farthest it went
+    the other way since the prompt was shown (a head still swinging on from the previous turn
+    is not penalised); turning ``wrong_turn`` the wrong way beyond where the head was
+    ``settle_s`` after the prompt appeared fails the challenge (a replayed clip that turns
+    on its own schedule is caught this way; the timeout catches one that does nothing). A nod passes when the pitch moves
+    ``pitch_delta`` (eye-to-mouth units) from the start pose and comes back within half of it.
+    """
+
+    def __init__(self, prompts: list[str] | None = None, n: int = 2, timeout_s: float = 6.0,
+                 rng: random.Random | None = None, *, yaw_delta: float = 0.2,
+                 pitch_delta: float = 0.12, wrong_turn: float = 0.5, settle_s: float = 1.0,
+                 mirrored: bool = False) -> None:
+        pool = list(prompts) if prompts else list(PROMPTS)
+        unknown = set(pool) - set(PROMPTS)
+        if unknown:
+            raise ValueError(f"unknown challenge prompts {sorted(unknown)} (known: {PROMPTS})")
+        rng = rng or random.SystemRandom()
+        seq: list[str] = []
+        for _ in range(max(1, n)):
+            choices = [p for p in pool if not seq or p != seq[-1]] or pool
+            seq.append(rng.choice(choices))
+        self._sequence = seq
+        self.timeout_s = timeout_s
+        self.yaw_delta = yaw_delta
+        self.pitch_delta = pitch_delta
+        self.wrong_turn = wrong_turn
+        self.settle_s = settle_s
+        self.sign = -1.0 if mirrored else 1.0
+        self._step = 0
+        self._start: tuple[float, float, float] | None = None  # (t, yaw, pitch) at prompt start
+        self._peak = 0.0           # turn: farthest the wrong way; nod: largest excursion
+        self._settled = 0.0        # turn: farthest the wrong way within settle_s of the prompt
+        self._outcome: str | None = None
+        self._log: list[dict] = []
+
+    @property
+    def prompt(self) -> str | None:
+        """The prompt to show now (None once the challenge passed or failed)."""
+        if self._outcome is not None or self._step >= len(self._sequence):
+            return None
+        return self._sequence[self._step]
+
+    @property
+    def sequence(self) -> list[str]:
+        return list(self._sequence)
+
+    def update(self, face: Face, t: float) -> None:
+        """Check the face's pose at time ``t`` (seconds) against the current prompt."""
+        prompt = self.prompt
+        if prompt is None:
+            return
+        pose = head_pose(face.landmarks)
+        yaw = self.sign * pose.yaw
+        if self._start is None:
+            self._start, self._peak, self._settled = (t, yaw, pose.pitch), 0.0, 0.0
+            return
+        t0, yaw0, pitch0 = self._start
+        if t - t0 > self.timeout_s:
+            self._finish("challenge_timeout", prompt, t)
+            return
+        dyaw, dpitch = yaw - yaw0, pose.pitch - pitch0
+        done = False
+        if prompt in ("turn_left", "turn_right"):
+            want = 1.0 if prompt == "turn_left" else -1.0
+            # measured from the farthest the head went the other way since the prompt: a head
+            # still swinging on from the previous turn is not a wrong turn
+            w = dyaw * want  # > 0: the asked way
+            self._peak = min(self._peak, w)
+            if t - t0 <= self.settle_s:
+                self._settled = self._peak
+            if w - self._peak >= self.yaw_delta:
+                done = True
+            elif w <= self._settled - self.wrong_turn:
+                self._finish("challenge_failed", prompt, t)
+                return
+        else:  # nod: out and back
+            if abs(dpitch) > abs(self._peak):
+                self._peak = dpitch
+            done = abs(self._peak) >= self.pitch_delta and abs(dpitch) <= self.pitch_delta / 2
+        if done:
+            self._log.append({"prompt": prompt, "seconds": round(t - t0, 2)})
+            self._step += 1
+            self._start = None
+            if self._step >= len(self._sequence):
+                self._outcome = "live"
+
+    def _finish(self, outcome: str, prompt: str, t: float) -> None:
+        self._outcome = outcome
+        self._log.append({"prompt": prompt, "outcome": outcome,
+                          "seconds": round(t - (self._start or (t,))[0], 2)})
+
+    def result(self) -> LivenessResult:
+        details = {"sequence": self.sequence, "done": self._step, "steps": list(self._log),
+                   "prompt": self.prompt}
+        if self._outcome == "live":
+            return LivenessResult(1.0, True, "live", details)
+        if self._outcome is not None:
+            return LivenessResult(0.0, False, self._outcome, details)
+        return LivenessResult(0.5 * self._step / len(self._sequence), None, "pending", details)
+
+
+# ---------------------------------------------------------------- CNN classifier
+
+def face_crop(frame_rgb: np.ndarray, box: tuple[float, ...], size: int, context: float,
+              jitter: np.ndarray | None = None) -> np.ndarray:
+    """A square crop of side ``context`` x the box's longer side around the box centre,
+    resized to ``size`` (border pixels replicated). The context keeps what lies around a
+    face -- a print's edge, a screen's bezel -- in view of the classifier. ``jitter``
+    (dx, dy, log-scale, in box units) shifts and scales the crop for training augmentation."""
+    x1, y1, x2, y2 = box
+    cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) * context
+    if jitter is not None:
+        cx, cy = cx + jitter[0] * side, cy + jitter[1] * side
+        side *= float(np.exp(jitter[2]))
+    s = size / max(side, 1.0)
+    m = np.array([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy]], np.float64)
+    return cv2.warpAffine(np.ascontiguousarray(frame_rgb), m, (size, size),
+                          flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+class CnnLiveness:
+    """An optional CNN classifier (``faceid/nn/liveness_net.py``, built on the shared blocks)
+    loaded from a model file written by ``faceid train-liveness``: a JSON document
+    (architecture, input size, crop context, threshold, training data and measured figures)
+    beside its PyTorch state dict, whose SHA-256 it records."""
+
+    def __init__(self, net: Any, info: dict[str, Any]) -> None:
+        self.net = net
+        self.info = info
+        self.size = int(info["input_size"])
+        self.context = float(info["context"])
+        self.threshold = float(info.get("threshold", 0.5))
+
+    @classmethod
+    def load(cls, path: str | Path) -> CnnLiveness:
+        """Read a liveness model file; LivenessModelError when it is missing, malformed, or its
+        weights are missing or not the ones it names."""
+        import torch
+
+        from faceid.nn.liveness_net import build_liveness_net
+
+        path = Path(path)
+        try:
+            info = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise LivenessModelError(f"{path}: liveness model file not found") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise LivenessModelError(f"{path}: not a readable liveness model ({exc})") from None
+        if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT:
+            raise LivenessModelError(f"{path}: not a faceid liveness model file")
+        try:
+            weights = path.parent / info["weights"]["path"]
+            data = weights.read_bytes()
+        except (KeyError, TypeError):
+            raise LivenessModelError(f"{path}: liveness model names no weights file") from None
+        except OSError:
+            raise LivenessModelError(f"{weights}: liveness weights not found") from None
+        want = info["weights"].get("sha256")
+        if want and hashlib.sha256(data).hexdigest() != want:
+            raise LivenessModelError(f"{weights}: weights do not match the model file's hash")
+        try:
+            net = build_liveness_net(info["architecture"], **info.get("architecture_kwargs", {}))
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            net.load_state_dict(state)
+        except LivenessModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure here means an unusable file
+            raise LivenessModelError(f"{weights}: cannot load liveness weights ({exc})") from None
+        return cls(net.eval(), info)
+
+    def score_crops(self, crops: np.ndarray) -> np.ndarray:
+        """P(live) for (N, S, S, 3) uint8 crops made by :func:`face_crop`."""
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float()
+        with torch.inference_mode():
+            return torch.sigmoid(self.net(x)).reshape(-1).numpy().astype(np.float64)
+
+    def score(self, frame_rgb: np.ndarray, face: Face) -> float:
+        """P(live) for the face in one frame."""
+        return float(self.score_crops(face_crop(frame_rgb, face.box, self.size,
+                                                self.context)[None])[0])
+
+
+# ---------------------------------------------------------------- the gate
+
+class LivenessGate:
+    """Fuses whatever is enabled into one score with its own threshold. Fail closed.
+
+    Each part's score is 0.5 at that part's own threshold; the fused score is the minimum
+    (any part that says "attack" vetoes), and ``live`` is True only when every enabled part
+    decided live and the fused score reaches ``threshold``. Undecided parts keep the result
+    undecided. Holds the shared, read-only pieces (the CNN); :meth:`new_track` gives each
+    tracked person fresh state.
+    """
+
+    def __init__(self, *, motion: bool = True, challenge: bool = False,
+                 cnn_model: str | Path | None = None, threshold: float = GATE_THRESHOLD,
+                 challenge_prompts: list[str] | None = None, challenge_timeout_s: float = 6.0,
+                 rng: random.Random | None = None, challenge_n: int = 2,
+                 cnn_min_frames: int = 3) -> None:
+        if not (motion or challenge or cnn_model):
+            raise ValueError("a liveness gate needs at least one part (motion, challenge, cnn)")
+        self.motion = motion
+        self.challenge = challenge
+        self.cnn = CnnLiveness.load(cnn_model) if cnn_model else None
+        self.threshold = threshold
+        self.challenge_prompts = challenge_prompts
+        self.challenge_timeout_s = challenge_timeout_s
+        self.challenge_n = challenge_n
+        self.cnn_min_frames = cnn_min_frames
+        self.rng = rng or random.SystemRandom()
+
+    def new_track(self) -> TrackLiveness:
+        """Fresh liveness state for one tracked person."""
+        return TrackLiveness(self)
+
+
+class TrackLiveness:
+    """Liveness state of one tracked person under a :class:`LivenessGate`."""
+
+    def __init__(self, gate: LivenessGate) -> None:
+        self.gate = gate
+        self.motion = MotionLiveness() if gate.motion else None
+        self.challenge = (ChallengeLiveness(gate.challenge_prompts, gate.challenge_n,
+                                            gate.challenge_timeout_s, gate.rng)
+                          if gate.challenge else None)
+        self.cnn_scores: list[float] = []
+
+    def update(self, frame_rgb: np.ndarray, face: Face, t: float) -> None:
+        """Feed one frame in which this person's face was seen (t in seconds)."""
+        if self.motion is not None:
+            self.motion.update(frame_rgb, face, t)
+        if self.challenge is not None:
+            self.challenge.update(face, t)
+        if self.gate.cnn is not None:
+            self.cnn_scores.append(self.gate.cnn.score(frame_rgb, face))
+
+    @property
+    def prompt(self) -> str | None:
+        """The challenge prompt to show now (None without a challenge or once it is over)."""
+        return self.challenge.prompt if self.challenge is not None else None
+
+    def _cnn_result(self) -> LivenessResult:
+        cnn = self.gate.cnn
+        assert cnn is not None
+        n = len(self.cnn_scores)
+        mean = float(np.mean(self.cnn_scores)) if n else 0.0
+        details = {"frames": n, "p_live": round(mean, 4), "threshold": cnn.threshold}
+        if n < self.gate.cnn_min_frames:
+            return LivenessResult(0.0, None, "pending", details)
+        # map P(live) so that the model's own threshold sits at 0.5
+        odds = mean / max(1e-9, 1 - mean)
+        thr_odds = cnn.threshold / max(1e-9, 1 - cnn.threshold)
+        live = mean >= cnn.threshold
+        return LivenessResult(ratio_score(odds, thr_odds), live,
+                              "live" if live else "cnn_spoof", details)
+
+    def result(self) -> LivenessResult:
+        parts: dict[str, LivenessResult] = {}
+        if self.motion is not None:
+            parts["motion"] = self.motion.result()
+        if self.challenge is not None:
+            parts["challenge"] = self.challenge.result()
+        if self.gate.cnn is not None:
+            parts["cnn"] = self._cnn_result()
+        score = min(p.score for p in parts.values())
+        details = {name: p.to_dict() for name, p in parts.items()}
+        details["threshold"] = self.gate.threshold
+        failed = [p for p in parts.values() if p.live is False]
+        if failed:
+            return LivenessResult(score, False, failed[0].reason, details)
+        waiting = [p for p in parts.values() if p.live is None]
+        if waiting:
+            return LivenessResult(score, None, waiting[0].reason, details)
+        if score < self.gate.threshold:
+            return LivenessResult(score, False, "low_score", details)
+        return LivenessResult(score, True, "live", details)
