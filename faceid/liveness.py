@@ -43,8 +43,7 @@ from faceid.quality import head_pose
 
 # How these were chosen, and what they achieve: docs/DESIGN-NOTES.md, docs/BENCHMARKS.md.
 MOTION_THRESHOLD = 0.5    # residual / motion: the homography leaves under half unexplained = planar
-MIN_MOTION = 0.02         # out-of-plane motion (face-size units) needed before judging; above
-                          # what tracking noise gives on still real faces (<= 0.016)
+MIN_MOTION = 0.02         # out-of-plane motion (face-size units) needed before judging
 GATE_THRESHOLD = 0.5      # on the fused score (0.5 = every enabled part at its own threshold)
 PROMPTS = ("turn_left", "turn_right", "nod")
 MODEL_FORMAT = "faceid-liveness/1"
