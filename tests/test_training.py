@@ -219,6 +219,20 @@ def test_only_single_photo_people_is_a_clear_error(tmp_path, lfw_images):
         load_training_set(tmp_path, LandmarkCache(tmp_path / "cache"), 32, np.zeros((5, 2)))
 
 
+def test_exported_chips_travel_and_refuse_another_alignment(tmp_path, tiny_data, cache_dir):
+    from training.data import export_chips, load_exported
+
+    template = np.full((5, 2), 16.0) + np.array([[-6, -4], [6, -4], [0, 1], [-5, 7], [5, 7]])
+    data = load_training_set(tiny_data, LandmarkCache(cache_dir), 32, template)
+    path = export_chips(tmp_path / "chips.npz", data, template=template)
+    again, test = load_exported(path, 32, template)
+    assert test is None and again.names == data.names
+    assert (again.labels == data.labels).all()
+    assert np.abs(again.chips.astype(int) - data.chips).mean() < 4     # JPEG, quality 92
+    with pytest.raises(TrainingDataError, match="another alignment"):
+        load_exported(path, 40, template)
+
+
 # ---------------------------------------------------------------- the loop, end to end
 
 def _cfg(tiny_data: Path, out: Path, cache: Path, **kw) -> TrainConfig:

@@ -163,7 +163,7 @@ class LandmarkCache:
         """(chips (N, size, size, 3) uint8, ok (N,) bool) for ``paths``, cached per
         (paths, size, template). Call :meth:`ensure` first."""
         key = hashlib.sha1(json.dumps([size, np.round(template, 3).tolist(),
-                                       [str(p) for p in paths]]).encode()).hexdigest()[:16]
+                                       [str(Path(p).resolve()) for p in paths]]).encode()).hexdigest()[:16]
         file = self.dir / f"chips-{size}-{key}.npz"
         if file.is_file():
             with np.load(file) as z:
@@ -284,3 +284,60 @@ def identity_pairs(labels: np.ndarray, max_positive: int, negatives: int,
     both = np.array(pos + neg, int).reshape(-1, 2)
     y = np.array([1] * len(pos) + [0] * len(neg))
     return both[:, 0], both[:, 1], y
+
+
+def export_chips(path: str | Path, data: ChipSet, test: PairSet | None = None, *,
+                 template: np.ndarray, quality: int = 92) -> Path:
+    """Write a chip set (and optionally a test pair set) to one portable ``.npz``: each chip
+    JPEG-encoded, so a training set travels to another machine (a GPU box without the raw
+    dataset or MTCNN) at a few KB per face. ``template`` is recorded so a run can check the
+    chips were aligned the way its model expects."""
+    import cv2
+
+    def encode(chips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        blobs = [cv2.imencode(".jpg", c[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
+                 for c in chips]
+        return np.concatenate(blobs), np.cumsum([0] + [len(b) for b in blobs])
+
+    arrays: dict[str, np.ndarray] = {}
+    arrays["train_jpeg"], arrays["train_offsets"] = encode(data.chips)
+    arrays["train_labels"] = data.labels
+    arrays["names"] = np.array(data.names)
+    arrays["template"] = np.asarray(template, np.float64)
+    arrays["report"] = np.array(json.dumps(data.report))
+    if test is not None:
+        arrays["test_jpeg"], arrays["test_offsets"] = encode(test.chips)
+        for k in ("ok", "a", "b", "labels"):
+            arrays[f"test_{k}"] = getattr(test, k)
+        arrays["test_source"] = np.array(test.source)
+    path = Path(path)
+    np.savez(path, **arrays)
+    return path
+
+
+def load_exported(path: str | Path, size: int, template: np.ndarray) -> tuple[ChipSet, PairSet | None]:
+    """Read :func:`export_chips`' file; refuses chips of another size or alignment."""
+    import cv2
+
+    try:
+        z = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise TrainingDataError(f"{path}: not a readable chip file ({exc})") from None
+
+    def decode(prefix: str) -> np.ndarray:
+        blob, off = z[f"{prefix}_jpeg"], z[f"{prefix}_offsets"]
+        chips = [cv2.imdecode(blob[off[i]:off[i + 1]], cv2.IMREAD_COLOR)[:, :, ::-1]
+                 for i in range(len(off) - 1)]
+        return np.ascontiguousarray(np.stack(chips)) if chips else np.zeros((0, size, size, 3), np.uint8)
+
+    chips = decode("train")
+    if chips.shape[1] != size or not np.allclose(z["template"], template, atol=1e-2):
+        raise TrainingDataError(f"{path}: chips are {chips.shape[1]} px with another alignment "
+                                f"than this model's {size} px template")
+    data = ChipSet(chips, z["train_labels"].astype(np.int64), [str(n) for n in z["names"]],
+                   json.loads(str(z["report"])))
+    test = None
+    if "test_jpeg" in z:
+        test = PairSet(decode("test"), z["test_ok"], z["test_a"], z["test_b"], z["test_labels"],
+                       str(z["test_source"]))
+    return data, test

@@ -40,10 +40,19 @@ from faceid.errors import CheckpointError, TrainingDataError
 from faceid.modelfile import ModelInfo, Views, save_model_info
 from training.augment import augment
 from training.calibrate import calibrate
-from training.data import (ChipSet, LandmarkCache, PairSet, identity_pairs, load_pair_set,
-                           load_training_set, read_people, split_identities)
+from training.data import (
+    ChipSet,
+    LandmarkCache,
+    PairSet,
+    identity_pairs,
+    load_exported,
+    load_pair_set,
+    load_training_set,
+    read_people,
+    split_identities,
+)
 from training.losses import Mining, PairHead, pair_head_loss, triplet_loss
-from training.models import ModelSpec, Start, build_encoder
+from training.models import ModelSpec, build_encoder
 from training.sampler import PKSampler
 
 CHECKPOINT = "checkpoint.pt"
@@ -53,7 +62,7 @@ CHECKPOINT = "checkpoint.pt"
 class TrainConfig:
     """Everything a run depends on; recorded in the checkpoint and the model file."""
 
-    data: str                               # folder of identity folders
+    data: str                               # folder of identity folders, or an exported .npz
     out: str                                # run folder: checkpoint, log, model files
     people: str | None = None               # restrict to these people (LFW people file)
     test_pairs: str | None = None           # scored once at the end (people-disjoint!)
@@ -140,10 +149,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
     cache = LandmarkCache(cfg.cache)
     people = read_people(cfg.people) if cfg.people else None
     bar_args = {"file": sys.stderr, "disable": None if progress else True, "mininterval": 2}
-    with tqdm(desc="detect + align (cached)", unit="img", **bar_args) as bar:
-        data = load_training_set(cfg.data, cache, spec.chip_size, template, people=people,
-                                 progress=bar.update, notes=notes,
-                                 max_identities=cfg.max_identities)
+    exported_test = None
+    if Path(cfg.data).suffix == ".npz":      # chips exported by training.data.export_chips
+        data, exported_test = load_exported(cfg.data, spec.chip_size, template)
+    else:
+        with tqdm(desc="detect + align (cached)", unit="img", **bar_args) as bar:
+            data = load_training_set(cfg.data, cache, spec.chip_size, template, people=people,
+                                     progress=bar.update, notes=notes,
+                                     max_identities=cfg.max_identities)
     for n in notes:
         log(f"note: {n}")
     train_ids, val_ids = split_identities(len(data.names), cfg.val_fraction, cfg.seed)
@@ -153,7 +166,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
     train_set = data.subset(train_ids)
     val_set = data.subset(val_ids) if len(val_ids) >= 2 else None
     val_pairs = _held_out_pairs(val_set, cfg.seed) if val_set is not None else None
-    test = None
+    test = exported_test if rank == 0 else None
     if cfg.test_pairs and rank == 0:
         with tqdm(desc="test pairs (cached)", unit="img", **bar_args) as bar:
             test = load_pair_set(cfg.test_pairs, cfg.pairs_root, cache, spec.chip_size,
@@ -243,7 +256,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
         row = {"epoch": epoch, **{k_: v / max(1, done) for k_, v in sums.items()},
                "images": images * world, "seconds": round(seconds, 2),
                "images_per_s": round(images * world / max(seconds, 1e-9), 1),
-               "lr": opt.param_groups[0]["lr"]}
+               "lr": opt.param_groups[0]["lr"],
+               # the machine's 1-minute load: throughput figures mean little without it
+               "load_avg": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
         if rank == 0 and val_pairs is not None and cfg.eval_every and epoch % cfg.eval_every == 0:
             row["val"] = score_pairs(net, head, val_pairs, device)[0]
         history.append(row)
@@ -421,8 +436,8 @@ def _finish(cfg: TrainConfig, spec: ModelSpec, base: ModelInfo, net: torch.nn.Mo
                                                == (test.labels == 1)))
         fig["tau"] = tau
         fig["far_at_tau"] = float(np.mean((d <= tau)[ok & (test.labels == 0)]))
-        result = {"test_pairs": cfg.test_pairs, "views": "standard", **fig}
-        log(f"test ({Path(cfg.test_pairs).name}, people-disjoint): best-threshold accuracy "
+        result = {"test_pairs": cfg.test_pairs or test.source, "views": "standard", **fig}
+        log(f"test ({Path(result['test_pairs']).name}, people-disjoint): best-threshold accuracy "
             f"{100 * fig['best_accuracy']:.2f}%, 10-fold {100 * fig['cv10_accuracy']:.2f}%, "
             f"at tau {tau:.4f} (FAR {cfg.far:g} on held-out people) "
             f"{100 * fig['accuracy_at_tau']:.2f}%, AUC {fig['auc']:.4f}"
