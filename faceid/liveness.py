@@ -468,6 +468,11 @@ class TrackLiveness:
         """The challenge prompt to show now (None without a challenge or once it is over)."""
         return self.challenge.prompt if self.challenge is not None else None
 
+    @property
+    def sequence(self) -> list[str] | None:
+        """The whole challenge sequence, for the event row (None without a challenge)."""
+        return self.challenge.sequence if self.challenge is not None else None
+
     def _cnn_result(self) -> LivenessResult:
         cnn = self.gate.cnn
         assert cnn is not None

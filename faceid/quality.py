@@ -12,12 +12,17 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-MIN_SHARPNESS = 12.0  # Laplacian variance, 150 px grey chip (LFW 1st pct: 15; blur sigma 2: <= 11)
+MIN_SHARPNESS = 25.0  # Laplacian variance at the face's own resolution (see docs/DESIGN-NOTES.md)
 
 
-def sharpness(chip: np.ndarray) -> float:
-    """Variance of the Laplacian of the grey chip: low for blurred faces."""
+def sharpness(chip: np.ndarray, face_size: float | None = None) -> float:
+    """Variance of the Laplacian of the grey chip, low for blurred faces. With
+    ``face_size`` the chip is first brought back to about the face's own resolution, so a
+    small but sharp face (upsampled into the chip) is not mistaken for a blurred one."""
     grey = cv2.cvtColor(np.ascontiguousarray(chip), cv2.COLOR_RGB2GRAY)
+    if face_size is not None and face_size < grey.shape[0]:
+        side = max(16, int(round(face_size)))
+        grey = cv2.resize(grey, (side, side), interpolation=cv2.INTER_AREA)
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
@@ -61,7 +66,7 @@ def face_quality(chip: np.ndarray, face_size: float, landmarks: np.ndarray,
                  min_face: float) -> tuple[float, float]:
     """(quality 0..1, sharpness): the product of size, sharpness and frontalness scores,
     each saturating at twice its minimum, used to rank frames and templates."""
-    sharp = sharpness(chip)
+    sharp = sharpness(chip, face_size)
     size_score = min(1.0, face_size / (2 * min_face))
     sharp_score = min(1.0, sharp / (2 * MIN_SHARPNESS))
     return size_score * sharp_score * head_pose(landmarks).frontalness, sharp

@@ -57,3 +57,95 @@ def read_frames(spec: str, *, every: int = 1,
             yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     finally:
         cap.release()
+
+
+class FrameSource:
+    """Frames with their time, from any source, for the camera loop.
+
+    Files and folders are read once, with time = index / fps (video time, so a clip gives
+    the same decisions however fast the machine is). Cameras and streams use the wall clock
+    and reconnect with exponential backoff when they fail or drop; after ``retries`` failed
+    reconnects in a row the source gives up with SourceError. Frames that decode to nothing
+    usable are skipped and counted in ``corrupt``.
+    """
+
+    def __init__(self, spec: str, *, fps: float | None = None, retries: int = 5,
+                 backoff_s: float = 0.5, max_backoff_s: float = 8.0) -> None:
+        self.spec = spec
+        self.live = spec.isdigit() or "://" in spec
+        self.fps = fps
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.corrupt = 0
+        self.reconnects = 0
+        self.frames = 0
+
+    def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        if Path(self.spec).is_dir():
+            fps = self.fps or 15.0
+            for index, frame in read_frames(self.spec):
+                self.frames += 1
+                yield index, index / fps, frame
+            return
+        yield from (self._live() if self.live else self._file())
+
+    def _file(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        cap = open_capture(self.spec)
+        fps = self.fps or cap.get(cv2.CAP_PROP_FPS) or 25.0
+        fps = fps if 1 <= fps <= 240 else 25.0
+        index = -1
+        try:
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    return
+                index += 1
+                if not _usable(frame):
+                    self.corrupt += 1
+                    continue
+                self.frames += 1
+                yield index, index / fps, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        finally:
+            cap.release()
+
+    def _live(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        import logging
+        import time
+
+        log = logging.getLogger("faceid.source")
+        start = time.monotonic()
+        index = -1
+        failures = 0
+        cap: cv2.VideoCapture | None = None
+        while True:
+            if cap is None:
+                try:
+                    cap = open_capture(self.spec)
+                    failures = 0
+                except SourceError:
+                    failures += 1
+                    if failures > self.retries:
+                        raise SourceError(f"{self.spec}: camera or stream lost; gave up after "
+                                          f"{self.retries} reconnects") from None
+                    wait = min(self.max_backoff_s, self.backoff_s * 2 ** (failures - 1))
+                    log.warning("%s: cannot open; retrying in %.1f s", self.spec, wait)
+                    time.sleep(wait)
+                    continue
+            ok, frame = cap.read()
+            if not ok:
+                cap.release()
+                cap = None
+                self.reconnects += 1
+                log.warning("%s: stream dropped; reconnecting", self.spec)
+                continue
+            index += 1
+            if not _usable(frame):
+                self.corrupt += 1
+                continue
+            self.frames += 1
+            yield index, time.monotonic() - start, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def _usable(frame: np.ndarray | None) -> bool:
+    return frame is not None and frame.ndim == 3 and frame.shape[0] > 8 and frame.shape[1] > 8
