@@ -10,6 +10,7 @@ import json
 import os
 import random
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -630,6 +631,101 @@ def events(
                   "" if e.liveness is None else f"{e.liveness:.2f}", e.source)
     _emit({"events": data}, as_json, t)
 
+
+@app.command()
+def watch(
+    source: Annotated[str, typer.Option(help="Camera index (0), video file, RTSP/HTTP URL, or a folder of frames.")],
+    claim: Annotated[Optional[str], typer.Option(help="1:1 mode: the person the badge or PIN names (id, external id or name).")] = None,
+    challenge: Annotated[bool, typer.Option(help="Active liveness: ask for a random sequence of head turns / nods.")] = False,
+    liveness_model: Annotated[Optional[Path], typer.Option(help="A CNN liveness model from `faceid train-liveness`.")] = None,
+    show: Annotated[bool, typer.Option(help="Open a window with boxes, names, distances and the liveness state.")] = False,
+    record: Annotated[Optional[Path], typer.Option(help="Write the annotated video to this file (.mp4 or .avi).")] = None,
+    on_grant: Annotated[Optional[str], typer.Option(help="Shell command run on a grant (decision in FACEID_* variables); failure denies.")] = None,
+    on_deny: Annotated[Optional[str], typer.Option(help="Shell command run on a deny.")] = None,
+    webhook: Annotated[Optional[str], typer.Option(help="POST each decision as JSON to this URL; failure of a grant denies.")] = None,
+    snapshots: Annotated[bool, typer.Option(help="Keep a face crop with each event.")] = False,
+    snapshot_days: Annotated[Optional[float], typer.Option(help="Delete snapshots older than this many days.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds from first sight to a forced decision.")] = 3.0,
+    fps: Annotated[Optional[float], typer.Option(help="Frame rate of a folder of frames (default 15) or to override a file's.")] = None,
+    max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many frames.")] = None,
+    home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
+    min_face: MinFaceOpt = 40.0, as_json: JsonOpt = False,
+) -> None:
+    """The door: watch a camera, clip or stream; grant enrolled, live people; deny and
+    record everyone else. Headless by default; every decision becomes an event row.
+
+    Example: faceid watch --source 0 --on-grant "relay-open 3" --webhook http://door-panel/api
+    """
+    import itertools
+    import logging
+
+    from faceid.actuators import CommandActuator, WebhookActuator
+    from faceid.liveness import LivenessGate
+    from faceid.overlay import Recorder, annotate
+    from faceid.turnstile import Turnstile, WatchConfig
+    from faceid.video import FrameSource
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    gallery = _gallery(home, db, model, views, min_face)
+    actuators = []
+    if on_grant or on_deny:
+        actuators.append(CommandActuator(on_grant, on_deny))
+    if webhook:
+        actuators.append(WebhookActuator(webhook))
+    gate = LivenessGate(motion=True, challenge=challenge, cnn_model=liveness_model)
+    cfg = WatchConfig(source=source, claim=claim, min_face=min_face, timeout_s=timeout,
+                      snapshots=snapshots, snapshot_days=snapshot_days)
+    door = Turnstile(gallery, cfg, gate, actuators)
+    frames = FrameSource(source, fps=fps)
+    recorder = Recorder(str(record), fps or 15.0) if record else None
+    started = time.perf_counter()
+    count = 0
+
+    def on_frame(frame, report) -> None:  # noqa: ANN001
+        nonlocal count
+        count += 1
+        if recorder:
+            recorder.write(frame, report)
+        if show:
+            _show(annotate(frame, report))
+        for d in report.decisions:
+            if not as_json:
+                who = f" {d.person_name}" if d.person_name else ""
+                out.print(f"{d.time}  {d.decision.upper()}{who}  ({d.reason})", highlight=False)
+
+    try:
+        door.run(itertools.islice(frames, max_frames), on_frame)
+    finally:
+        if recorder:
+            recorder.close()
+    seconds = time.perf_counter() - started
+    summary = {"source": source, "frames": count, "seconds": round(seconds, 2),
+               "fps": round(count / seconds, 2) if seconds else None,
+               "corrupt_frames": frames.corrupt, "reconnects": frames.reconnects,
+               "decisions": [d.to_dict() for d in door.decisions]}
+    if as_json:
+        _emit(summary, True)
+    else:
+        out.print(f"{count} frames in {seconds:.1f} s ({summary['fps']} fps), "
+                  f"{len(door.decisions)} decision(s), {frames.corrupt} corrupt frame(s)")
+
+
+def _show(image) -> None:  # noqa: ANN001
+    import cv2
+
+    from faceid.errors import InputError
+
+    try:
+        cv2.imshow("faceid", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        cv2.waitKey(1)
+    except cv2.error:
+        raise InputError("--show needs OpenCV with a GUI (pip install opencv-python) and a "
+                         "display; use --record FILE to save the annotated video") from None
+
+
+from training.liveness import register as register_liveness  # noqa: E402
+
+register_liveness(app)
 
 if __name__ == "__main__":
     app()

@@ -197,3 +197,24 @@ def test_enrol_from_a_real_clip_picks_good_frames(home: Path, tmp_path: Path) ->
     assert faceid(home, "identify", other).returncode == 1
     assert_one_line_error(faceid(home, "enroll", "X", "--source", tmp_path / "nope.mp4"),
                           42, "nope.mp4")
+
+
+def test_watch_grants_an_enrolled_live_person_and_runs_the_grant_command(
+        home: Path, tmp_path: Path) -> None:
+    from faceid.video import read_frames
+
+    clip = ROOT.parent / "shared" / "datasets" / "videos" / "preview" / \
+        "head-pose-face-detection-female.gif"
+    first = tmp_path / "first.png"
+    Image.fromarray(next(read_frames(str(clip)))[1]).save(first)
+    assert faceid(home, "enroll", "Head Pose Female", first).returncode == 0
+    opened = tmp_path / "opened.txt"
+    p = faceid(home, "watch", "--source", clip, "--timeout", "1.5", "--json",
+               "--on-grant", f'echo "$FACEID_PERSON_NAME" >> {opened}')
+    assert p.returncode == 0, p.stderr
+    decisions = as_json(p)["decisions"]
+    assert [(d["decision"], d["person_name"]) for d in decisions] == [
+        ("grant", "Head Pose Female")]
+    assert opened.read_text().strip() == "Head Pose Female"
+    events = as_json(faceid(home, "events", "--person", "Head Pose Female", "--json"))
+    assert [e["decision"] for e in events["events"]] == ["grant"]
