@@ -360,3 +360,20 @@ def test_cli_tiny_run_json(tmp_path, tiny_data, cache_dir):
     doc = json.loads(r.stdout[r.stdout.index("{"):])
     assert doc["config"]["mining"] == "semi-hard" and doc["config"]["head"] == "chi2"
     assert Path(doc["model"]).is_file()
+
+
+@pytest.mark.slow
+def test_short_lfw_view1_run_learns_people_it_never_saw(tmp_path, lfw_root):
+    """Four minutes from scratch on LFW View 1 train (batch-all, the fastest learner on short
+    budgets in docs/BENCHMARKS.md) must beat chance clearly on pairsDevTest, people-disjoint.
+    Uses the shared cache under reports/ (the first run detects 8,220 faces, ~5 min)."""
+    root = Path(__file__).resolve().parents[1]
+    cfg = TrainConfig(data=str(lfw_root / "lfw-deepfunneled"), out=str(tmp_path / "run"),
+                      people=str(lfw_root / "peopleDevTrain.txt"),
+                      test_pairs=str(lfw_root / "pairsDevTest.txt"), pairs_root=str(lfw_root),
+                      cache=str(root / "reports" / "train-cache"), widths=[24, 48, 96, 192],
+                      mining="batch-all", head="none", lr=3e-3, epochs=1000, minutes=4,
+                      eval_every=0)
+    result = train(cfg, log=lambda s: None, progress=False)
+    assert result.metrics["failed_pairs"] == 0
+    assert result.metrics["cv10_accuracy"] > 0.75 and result.metrics["auc"] > 0.82
