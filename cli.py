@@ -234,7 +234,7 @@ def calibrate(
     Example: faceid calibrate ../shared/datasets/lfw/pairsDevTrain.txt --root ../shared/datasets/lfw --write my-model.json
     """
     from faceid.errors import PairsFileError
-    from faceid.modelfile import save_model_info
+    from faceid.modelfile import save_model_info, weights_path
     from faceid.pairs import read_pairs
     from faceid.verify_pairs import distinct_images, labelled_distances, verify_pairs
     from training.calibrate import calibrate as fit
@@ -251,6 +251,9 @@ def calibrate(
     cal["data"] = str(pairs)
     cal["views"] = fid.views_name
     if write:
+        if fid.info.weights.get("path"):  # weights beside the JSON: keep pointing at them
+            fid.info.weights["path"] = os.path.relpath(weights_path(fid.info),
+                                                       write.resolve().parent)
         fid.views.tau = cal["tau"]
         fid.views.probability = {"slope": cal["slope"], "intercept": cal["intercept"]}
         fid.views.calibration = dict(cal)
@@ -723,8 +726,10 @@ def _show(image) -> None:  # noqa: ANN001
                          "display; use --record FILE to save the annotated video") from None
 
 
+from training.cli import register as register_training  # noqa: E402
 from training.liveness import register as register_liveness  # noqa: E402
 
+register_training(app)
 register_liveness(app)
 
 if __name__ == "__main__":
