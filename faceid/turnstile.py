@@ -127,6 +127,10 @@ class Turnstile:
         """Encode the subject's face if this frame passes the quality gate."""
         face = track.face
         report.state = "tracking"
+        encodings = track.data["encodings"]
+        track.data["seen"] = track.data.get("seen", 0) + 1
+        if len(encodings) >= self.config.frames_to_decide and track.data["seen"] % 3:
+            return  # window full, decision waiting on liveness: refresh it every 3rd frame
         if face.size < self.config.min_face:
             return
         if abs(head_pose(face.landmarks).yaw) > self.config.max_yaw:
@@ -135,7 +139,6 @@ class Turnstile:
         if sharpness(chips[0], face.size) < MIN_SHARPNESS:
             return
         emb = self.fid.encoder.embed_views(chips[None], self.fid.views.flip)[0]
-        encodings = track.data["encodings"]
         encodings.append(emb)
         del encodings[: -self.config.frames_to_decide]
 
