@@ -32,6 +32,7 @@ import numpy as np
 
 from faceid.detect import Face, FaceDetector
 from faceid.imageio import load_image
+from faceid.tracking import iou
 from faceid.video import read_frames
 
 FRAME_SIZE = (640, 480)  # (w, h) of synthetic frames, like the webcam-sized sample images
@@ -82,14 +83,6 @@ def detect_frames(frames: list[np.ndarray], detector: FaceDetector, cache: Path 
     return found
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def link_tracks(detections: list[list[Face]], *, min_iou: float = 0.3, max_gap: int = 3,
                 min_size: float = 0.0) -> list[list[Face | None]]:
     """Greedy IoU linking of per-frame detections into tracks (one list per track, one entry
@@ -102,8 +95,8 @@ def link_tracks(detections: list[list[Face]], *, min_iou: float = 0.3, max_gap: 
         for ti, (seen_at, prev) in enumerate(last):
             if i - seen_at > max_gap or not free:
                 continue
-            best = max(free, key=lambda f: _iou(f.box, prev.box))
-            if _iou(best.box, prev.box) >= min_iou:
+            best = max(free, key=lambda f: iou(f.box, prev.box))
+            if iou(best.box, prev.box) >= min_iou:
                 tracks[ti].append(best)
                 last[ti] = (i, best)
                 free.remove(best)
