@@ -285,6 +285,7 @@ app.add_typer(people_app, name="people")
 app.add_typer(index_app, name="index")
 
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Data directory (database, index); default $FACEID_HOME or ~/.local/share/faceid.", envvar="FACEID_HOME")]
+TauOpt = Annotated[Optional[float], typer.Option(help="Decision threshold instead of the model's calibrated 1:1 tau (large galleries need a stricter one; see docs/BENCHMARKS.md, open-set).")]
 DbOpt = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL or SQLite file; default <home>/faceid.db.", envvar="FACEID_DB")]
 
 
@@ -297,12 +298,13 @@ def _store(home: Optional[Path], db: Optional[str]):  # noqa: ANN202
 
 
 def _gallery(home: Optional[Path], db: Optional[str], model: Optional[str],
-             views: Optional[str] = None, min_face: float = 40.0):  # noqa: ANN202
+             views: Optional[str] = None, min_face: float = 40.0,
+             tau: Optional[float] = None):  # noqa: ANN202
     """Open store + index for the model; say on stderr what was repaired."""
     from faceid.gallery import Gallery
 
     home, store = _store(home, db)
-    gallery = Gallery(store, _fid(model, views, min_face), home / "index")
+    gallery = Gallery(store, _fid(model, views, min_face), home / "index", tau=tau)
     for message in gallery.messages:
         err.print(f"[yellow]note:[/yellow] {message}", highlight=False, soft_wrap=True)
     return gallery
@@ -521,6 +523,7 @@ def identify(
     image: Annotated[Path, typer.Argument(help="Photo of an unknown person.")],
     top: Annotated[int, typer.Option(help="How many candidates to list.")] = 5,
     margin: Annotated[Optional[float], typer.Option(help="Required lead of the best person over the runner-up (default 0.02).")] = None,
+    tau: TauOpt = None,
     home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
     pick: Annotated[Pick, typer.Option(help="Which face when the photo has several.")] = Pick.one,
     min_face: MinFaceOpt = 40.0, as_json: JsonOpt = False,
@@ -532,7 +535,7 @@ def identify(
 
     Example: faceid identify door.jpg --top 3 --json
     """
-    gallery = _gallery(home, db, model, views, min_face)
+    gallery = _gallery(home, db, model, views, min_face, tau)
     gallery.require_same_model()
     if margin is not None:
         gallery.margin = margin
@@ -651,6 +654,7 @@ def watch(
     timeout: Annotated[float, typer.Option(help="Seconds from first sight to a forced decision.")] = 3.0,
     fps: Annotated[Optional[float], typer.Option(help="Frame rate of a folder of frames (default 15) or to override a file's.")] = None,
     max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many frames.")] = None,
+    tau: TauOpt = None,
     home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
     min_face: MinFaceOpt = 40.0, as_json: JsonOpt = False,
 ) -> None:
@@ -669,7 +673,7 @@ def watch(
     from faceid.video import FrameSource
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    gallery = _gallery(home, db, model, views, min_face)
+    gallery = _gallery(home, db, model, views, min_face, tau)
     actuators = []
     if on_grant or on_deny:
         actuators.append(CommandActuator(on_grant, on_deny))

@@ -103,10 +103,12 @@ class Gallery:
     database and rebuilds it when out of step; ``messages`` says what was done."""
 
     def __init__(self, store: Store, fid: FaceID, index_dir: Path, *,
-                 ann_threshold: int = ANN_THRESHOLD, margin: float = DEFAULT_MARGIN) -> None:
+                 ann_threshold: int = ANN_THRESHOLD, margin: float = DEFAULT_MARGIN,
+                 tau: float | None = None) -> None:
         self.store = store
         self.fid = fid
         self.margin = margin
+        self._tau = tau
         self.model: ModelRecord = store.model_record(*model_identity(fid))
         self.index = GalleryIndex(index_dir, self.model.key, self.model.embedding_size,
                                   ann_threshold=ann_threshold)
@@ -116,7 +118,9 @@ class Gallery:
 
     @property
     def tau(self) -> float:
-        return self.fid.tau
+        """The decision threshold: the model preset's calibrated 1:1 tau unless the site set
+        its own (a large open gallery needs a stricter one, see bench.openset_lfw)."""
+        return self._tau if self._tau is not None else self.fid.tau
 
     def sync(self) -> None:
         """Make the index reflect the database: load the file if it matches, else rebuild."""

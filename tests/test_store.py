@@ -200,3 +200,12 @@ def test_vectors_round_trip_exactly(gallery: Gallery, faces) -> None:
     got = gallery.store.person_vectors(r.person_id, gallery.model.id)
     assert np.array_equal(np.sort(got, axis=0), np.sort(np.stack([x.vector for x in t]),
                                                         axis=0))
+
+
+def test_site_tau_overrides_the_model_tau(db_url: str, fid, faces, tmp_path: Path) -> None:
+    strict = Gallery(Store(db_url), fid, tmp_path / "index", tau=0.05)
+    strict.enroll("Tony Blair", faces["Tony_Blair"][:2])
+    probe = faces["Tony_Blair"][2].vector
+    found = strict.identify(probe)
+    assert strict.tau == 0.05 and found.decision == "unknown" and found.reason == "above_tau"
+    assert Gallery(Store(db_url), fid, tmp_path / "index").identify(probe).decision == "match"
