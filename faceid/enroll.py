@@ -98,9 +98,9 @@ class EnrolReport:
 
 def enroll_templates(gallery: Gallery, name: str, templates: list[NewTemplate],
                      **kw: Any) -> EnrolReport:
-    """Store templates for one person, then warn about any that match someone else."""
+    """Store templates for one person, then warn about any that match someone else. The
+    caller saves the index (once per command, not per person)."""
     result = gallery.enroll(name, templates, **kw)
-    gallery.flush()
     fresh = [(src, v) for src, (_, v) in zip(result.added_sources, result.added)]
     return EnrolReport(result.person_id, result.label, result.created, len(result.added),
                        result.already, duplicate_warnings(gallery, result.person_id, fresh))
@@ -113,7 +113,9 @@ def enroll_images(gallery: Gallery, name: str, sources: Sequence[ImageSource],
     fid = gallery.fid
     results = fid.embed_images(list(sources), pick, keep_faces=True)
     templates = [to_template(r, source_hash(s), fid.min_face) for r, s in zip(results, sources)]
-    return enroll_templates(gallery, name, templates, **kw)
+    report = enroll_templates(gallery, name, templates, **kw)
+    gallery.flush()
+    return report
 
 
 @dataclass
@@ -237,4 +239,6 @@ def enroll_video(gallery: Gallery, name: str, frames: Iterable[tuple[int, np.nda
             chosen.append(item)
         if len(chosen) == keep:
             break
-    return enroll_templates(gallery, name, [t for _, _, t in chosen], **kw)
+    report = enroll_templates(gallery, name, [t for _, _, t in chosen], **kw)
+    gallery.flush()
+    return report
