@@ -12,9 +12,9 @@ import numpy as np
 
 from db.store import NewTemplate
 from faceid.detect import Pick
+from faceid.enroll import to_template
 from faceid.errors import FaceIDError
 from faceid.gallery import Gallery
-from faceid.quality import face_quality
 
 
 def reembed(gallery: Gallery, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
@@ -46,15 +46,16 @@ def reembed(gallery: Gallery, progress: Callable[[int], None] | None = None) -> 
 
 
 def _template(fid: Any, source: str, digest: str, jpeg: bytes | None) -> NewTemplate:
+    """The stored crop through the loaded model. No blur gate: the face was accepted at
+    enrolment, and refusing it now would drop the person from the new model's gallery."""
     if not jpeg:
         raise FaceIDError(f"{source}: no stored face crop to re-embed from")
     crop = cv2.cvtColor(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR),
                         cv2.COLOR_BGR2RGB)
     result = fid.embed_images([crop], Pick.center, keep_faces=True)[0]
+    result.source = source
     if result.error is not None:
         raise type(result.error)(f"{source}: {result.error.message}")
-    quality, sharp = face_quality(result.chip, result.face.size, result.face.landmarks,
-                                  fid.min_face)
-    return NewTemplate(vector=result.embedding, source=source, source_hash=digest,
-                       quality=quality, face_size=result.face.size, sharpness=sharp,
-                       face_jpeg=jpeg)
+    template = to_template(result, digest, fid.min_face, min_sharpness=0.0)
+    template.face_jpeg = jpeg  # keep the original crop, not a re-compressed copy
+    return template
