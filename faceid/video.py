@@ -3,6 +3,9 @@ read through OpenCV and yielded as (frame index, RGB array)."""
 
 from __future__ import annotations
 
+import itertools
+import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,35 +31,10 @@ def open_capture(spec: str) -> cv2.VideoCapture:
 
 def read_frames(spec: str, *, every: int = 1,
                 max_frames: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Every ``every``-th frame of the source, up to ``max_frames`` of them. A folder is read
-    as sorted image files; unreadable ones are skipped."""
-    path = Path(spec)
-    count = 0
-    if path.is_dir():
-        files = sorted(f for f in path.iterdir() if f.suffix.lower() in FRAME_SUFFIXES)
-        for i, f in enumerate(files[::every]):
-            if max_frames is not None and count >= max_frames:
-                return
-            try:
-                yield i * every, load_image(f)
-            except FaceIDError:
-                continue
-            count += 1
-        return
-    cap = open_capture(spec)
-    try:
-        index = -1
-        while max_frames is None or count < max_frames:
-            ok, frame = cap.read()
-            if not ok:
-                return
-            index += 1
-            if index % every:
-                continue
-            count += 1
-            yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-    finally:
-        cap.release()
+    """Every ``every``-th frame of the source as (frame index, RGB), up to ``max_frames``
+    of them; unreadable frames are skipped (see :class:`FrameSource`)."""
+    frames = ((i, f) for i, _, f in FrameSource(spec) if i % every == 0)
+    return itertools.islice(frames, max_frames)
 
 
 class FrameSource:
@@ -83,12 +61,30 @@ class FrameSource:
 
     def __iter__(self) -> Iterator[tuple[int, float, np.ndarray]]:
         if Path(self.spec).is_dir():
-            fps = self.fps or 15.0
-            for index, frame in read_frames(self.spec):
-                self.frames += 1
-                yield index, index / fps, frame
-            return
-        yield from (self._live() if self.live else self._file())
+            yield from self._folder()
+        else:
+            yield from (self._live() if self.live else self._file())
+
+    def _accept(self, frame: np.ndarray | None) -> np.ndarray | None:
+        """The frame as RGB, counted; None (and counted as corrupt) when it is unusable."""
+        if not _usable(frame):
+            self.corrupt += 1
+            return None
+        self.frames += 1
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+    def _folder(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        fps = self.fps or 15.0
+        files = sorted(f for f in Path(self.spec).iterdir()
+                       if f.suffix.lower() in FRAME_SUFFIXES)
+        for index, f in enumerate(files):
+            try:
+                frame = load_image(f)
+            except FaceIDError:
+                self.corrupt += 1
+                continue
+            self.frames += 1
+            yield index, index / fps, frame
 
     def _file(self) -> Iterator[tuple[int, float, np.ndarray]]:
         cap = open_capture(self.spec)
@@ -101,18 +97,12 @@ class FrameSource:
                 if not ok:
                     return
                 index += 1
-                if not _usable(frame):
-                    self.corrupt += 1
-                    continue
-                self.frames += 1
-                yield index, index / fps, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                if (rgb := self._accept(frame)) is not None:
+                    yield index, index / fps, rgb
         finally:
             cap.release()
 
     def _live(self) -> Iterator[tuple[int, float, np.ndarray]]:
-        import logging
-        import time
-
         log = logging.getLogger("faceid.source")
         start = time.monotonic()
         index = -1
@@ -140,11 +130,8 @@ class FrameSource:
                 log.warning("%s: stream dropped; reconnecting", self.spec)
                 continue
             index += 1
-            if not _usable(frame):
-                self.corrupt += 1
-                continue
-            self.frames += 1
-            yield index, time.monotonic() - start, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            if (rgb := self._accept(frame)) is not None:
+                yield index, time.monotonic() - start, rgb
 
 
 def _usable(frame: np.ndarray | None) -> bool:
