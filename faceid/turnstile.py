@@ -90,7 +90,7 @@ class Turnstile:
         if t - self._last_refresh >= self.config.refresh_s:
             self.gallery.refresh()
             self._last_refresh = t
-        faces = [f for f in self.fid.detect(frame)]
+        faces = self.fid.detect(frame)
         tick = _lap(report, "detect", tick)
         report.faces = faces
         seen = self.tracker.update(faces, t)
@@ -190,13 +190,10 @@ class Turnstile:
 
     def _decision(self, track: Track, t: float, verdict: str, reason: str,
                   **kw: Any) -> Decision:
-        details = kw.pop("details", None)
-        d = Decision(verdict, reason, self.config.source, self._iso(t), track=track.id,
-                     tau=self.gallery.tau, model=self.gallery.model.key,
-                     prompts=track.data["live"].sequence if "live" in track.data else None,
-                     **kw)
-        d.details = details
-        return d
+        return Decision(verdict, reason, self.config.source, self._iso(t), track=track.id,
+                        tau=self.gallery.tau, model=self.gallery.model.key,
+                        prompts=track.data["live"].sequence if "live" in track.data else None,
+                        **kw)
 
     def _act(self, d: Decision, frame: np.ndarray, face: Face) -> Decision:
         """Record, then actuate; a failed grant actuator turns into a recorded deny."""
