@@ -28,7 +28,6 @@ docs/BENCHMARKS.md (``python -m bench.liveness``).
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ import numpy as np
 
 from faceid.detect import Face
 from faceid.errors import LivenessModelError
+from faceid.modelfile import read_json_document
 from faceid.quality import head_pose
 
 # How these were chosen, and what they achieve: docs/DESIGN-NOTES.md, docs/BENCHMARKS.md.
@@ -367,14 +367,7 @@ class CnnLiveness:
         from faceid.nn.liveness_net import build_liveness_net
 
         path = Path(path)
-        try:
-            info = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise LivenessModelError(f"{path}: liveness model file not found") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise LivenessModelError(f"{path}: not a readable liveness model ({exc})") from None
-        if not isinstance(info, dict) or info.get("format") != MODEL_FORMAT:
-            raise LivenessModelError(f"{path}: not a faceid liveness model file")
+        info = read_json_document(path, MODEL_FORMAT, LivenessModelError, "liveness model")
         try:
             weights = path.parent / info["weights"]["path"]
             data = weights.read_bytes()

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from faceid.errors import ModelError
+from faceid.errors import FaceIDError, ModelError
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "dlib_resnet_v1.json"
 FORMAT = "faceid-model/1"
@@ -92,17 +92,27 @@ class ModelInfo:
         return doc
 
 
-def load_model_info(path: str | Path | None = None) -> ModelInfo:
-    """Read a model file (default: the bundled dlib ResNet v1 description)."""
-    path = Path(path) if path is not None else DEFAULT_MODEL
+def read_json_document(path: Path, fmt: str, error: type[FaceIDError],
+                       what: str = "model") -> dict[str, Any]:
+    """The JSON object of a faceid model file of format ``fmt``; ``error`` (one line naming
+    the file) when it is missing, unreadable, or of another kind. Shared by every kind of
+    model file (encoders here, liveness classifiers)."""
     try:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ModelError(f"{path}: model file not found") from None
+        raise error(f"{path}: {what} file not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: not a readable model file ({exc})") from None
-    if doc.get("format") != FORMAT:
-        raise ModelError(f"{path}: not a faceid model file (format {doc.get('format')!r})")
+        raise error(f"{path}: not a readable {what} file ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        found = doc.get("format") if isinstance(doc, dict) else None
+        raise error(f"{path}: not a faceid {what} file (format {found!r})")
+    return doc
+
+
+def load_model_info(path: str | Path | None = None) -> ModelInfo:
+    """Read a model file (default: the bundled dlib ResNet v1 description)."""
+    path = Path(path) if path is not None else DEFAULT_MODEL
+    doc = read_json_document(path, FORMAT, ModelError)
     try:
         chip = doc["chip"]
         template = np.asarray(chip["template"], np.float64)
