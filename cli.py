@@ -642,7 +642,7 @@ def events(
 def watch(
     source: Annotated[str, typer.Option(help="Camera index (0), video file, RTSP/HTTP URL, or a folder of frames.")],
     claim: Annotated[Optional[str], typer.Option(help="1:1 mode: the person the badge or PIN names (id, external id or name).")] = None,
-    challenge: Annotated[bool, typer.Option(help="Active liveness: ask for a random sequence of head turns / nods.")] = False,
+    challenge: Annotated[bool, typer.Option(help="Active liveness: ask for a random sequence of head turns / nods (needs a display for the prompts); stops the screen and print attacks the passive check misses.")] = False,
     liveness_model: Annotated[Optional[Path], typer.Option(help="A CNN liveness model from `faceid train-liveness`.")] = None,
     show: Annotated[bool, typer.Option(help="Open a window with boxes, names, distances and the liveness state.")] = False,
     record: Annotated[Optional[Path], typer.Option(help="Write the annotated video to this file (.mp4 or .avi).")] = None,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,12 +231,19 @@ class ChallengeLiveness:
     ``settle_s`` after the prompt appeared fails the challenge (a replayed clip that turns
     on its own schedule is caught this way; the timeout catches one that does nothing). A nod passes when the pitch moves
     ``pitch_delta`` (eye-to-mouth units) from the start pose and comes back within half of it.
+
+    The pose is the median over the last ``smooth`` frames: a head turns through many frames,
+    while the detector's landmark noise on a tilted print or a screen is frame to frame, and
+    single-frame spikes were what let a few planar attacks pass. The default sizes (the nose
+    moving 0.3 inter-ocular distances for a turn, 0.2 eye-to-mouth heights for a nod) clear
+    the largest smoothed pose change that any development print or screen attack showed
+    (``challenge_dev_pose_change`` in ``python -m bench.liveness``).
     """
 
     def __init__(self, prompts: list[str] | None = None, n: int = 2, timeout_s: float = 6.0,
-                 rng: random.Random | None = None, *, yaw_delta: float = 0.2,
-                 pitch_delta: float = 0.12, wrong_turn: float = 0.5, settle_s: float = 1.0,
-                 mirrored: bool = False) -> None:
+                 rng: random.Random | None = None, *, yaw_delta: float = 0.3,
+                 pitch_delta: float = 0.2, smooth: int = 5, wrong_turn: float = 0.5,
+                 settle_s: float = 1.0, mirrored: bool = False) -> None:
         pool = list(prompts) if prompts else list(PROMPTS)
         unknown = set(pool) - set(PROMPTS)
         if unknown:
@@ -248,6 +256,7 @@ class ChallengeLiveness:
         self._sequence = seq
         self.timeout_s = timeout_s
         self.yaw_delta = yaw_delta
+        self._recent: deque[tuple[float, float]] = deque(maxlen=max(1, smooth))
         self.pitch_delta = pitch_delta
         self.wrong_turn = wrong_turn
         self.settle_s = settle_s
@@ -276,15 +285,16 @@ class ChallengeLiveness:
         if prompt is None:
             return
         pose = head_pose(face.landmarks)
-        yaw = self.sign * pose.yaw
+        self._recent.append((self.sign * pose.yaw, pose.pitch))
+        yaw, pitch = (float(v) for v in np.median(np.array(self._recent), axis=0))
         if self._start is None:
-            self._start, self._peak, self._settled = (t, yaw, pose.pitch), 0.0, 0.0
+            self._start, self._peak, self._settled = (t, yaw, pitch), 0.0, 0.0
             return
         t0, yaw0, pitch0 = self._start
         if t - t0 > self.timeout_s:
             self._finish("challenge_timeout", prompt, t)
             return
-        dyaw, dpitch = yaw - yaw0, pose.pitch - pitch0
+        dyaw, dpitch = yaw - yaw0, pitch - pitch0
         done = False
         if prompt in ("turn_left", "turn_right"):
             want = 1.0 if prompt == "turn_left" else -1.0

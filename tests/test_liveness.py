@@ -129,9 +129,13 @@ def posed(yaw: float = 0.0, pitch: float = 0.0) -> Face:
     return Face((20.0, 20.0, 100.0, 110.0), lm, 0.99)
 
 
-def drive(ch: ChallengeLiveness, poses: list[tuple[float, float]], dt: float = 0.1) -> None:
+def drive(ch: ChallengeLiveness, poses: list[tuple[float, float]], dt: float = 0.1,
+          hold: int = 5) -> None:
+    """Show each pose for ``hold`` frames within its ``dt`` (a head holds a pose for several
+    frames; the challenge takes the median pose of the last few)."""
     for i, (yaw, pitch) in enumerate(poses):
-        ch.update(posed(yaw, pitch), i * dt)
+        for k in range(hold):
+            ch.update(posed(yaw, pitch), (i + k / hold) * dt)
 
 
 def test_challenge_sequence_is_random_without_repeats():
@@ -146,8 +150,8 @@ def test_challenge_sequence_is_random_without_repeats():
 def test_challenge_passes_when_prompts_are_followed():
     ch = ChallengeLiveness(prompts=["turn_left", "nod"], n=2, rng=random.Random(0))
     order = ch.sequence
-    moves = {"turn_left": [(0, 0), (0.1, 0), (0.3, 0)],
-             "nod": [(0, 0), (0, 0.1), (0, 0.2), (0, 0.05)]}
+    moves = {"turn_left": [(0, 0), (0.2, 0), (0.4, 0)],
+             "nod": [(0, 0), (0, 0.15), (0, 0.25), (0, 0.05)]}
     assert ch.prompt == order[0] and ch.result().reason == "pending"
     for p in order:
         assert ch.prompt == p
@@ -164,8 +168,24 @@ def test_challenge_fails_on_the_wrong_turn_and_on_timeout():
     drive(ch, [(0, 0)] * 15)  # 1.4 s without turning
     assert ch.result().live is False and ch.result().reason == "challenge_timeout"
     ch = ChallengeLiveness(prompts=["nod"], n=1)
-    drive(ch, [(0, 0), (0, 0.2), (0, 0.2)])  # head down but never back up: not a nod yet
+    drive(ch, [(0, 0), (0, 0.25), (0, 0.25)])  # head down but never back up: not a nod yet
     assert ch.result().live is None
+
+
+@pytest.mark.parametrize("kind,variant", [("print", "glare"), ("replay", "screen")])
+def test_challenge_refuses_a_tilted_print_or_screen(lfw_images, detector, background, kind, variant):
+    """A picture tilted and turned by hand cannot act out a head turn or a nod: MTCNN's own
+    landmarks on every frame, the presentation played back and forth until each prompt's
+    time runs out, several random prompt sequences."""
+    from bench.liveness import challenge_passes
+    from bench.spoof_sets import with_real_detections
+
+    still = load_stills([lfw(lfw_images, "Colin_Powell", 1)], detector, None)[0]
+    seq = attack_sequence(still, kind, variant, np.random.default_rng(0), background)
+    real = with_real_detections(seq, detector, None)
+    assert sum(f is not None for f in real.faces) >= 20  # the detector does see the face
+    rng = random.Random(2)
+    assert not any(challenge_passes(real, rng) for _ in range(5))
 
 
 def test_challenge_on_a_real_head_turn(head_turn):
