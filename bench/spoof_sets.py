@@ -15,8 +15,10 @@ real size exists there, so the attack sets are SYNTHETIC; the live sets are real
 * slideshow (synthetic): several LFW photos of one person cut one after another, each held
   for a few frames with a small planar jitter (not a moving head).
 
-Every frame goes through the real detector (MTCNN); detections are cached under
-``reports/liveness/``.
+Live clips go through the real detector (MTCNN) on every frame. Attack frames carry the
+still's detection through the known warp (with Gaussian jitter), or, through
+:func:`with_real_detections`, the real detector's own detection of every frame. Detections
+are cached under ``reports/liveness/``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -352,3 +354,18 @@ def slideshow_sequence(stills: list[Still], rng: np.random.Generator, background
     name = stills[0].path.parent.name
     return Sequence(f"slideshow/{name}", "slideshow", "cuts", frames, faces,
                     [i / fps for i in range(n_frames)], {"photos": k})
+
+
+def with_real_detections(seq: Sequence, detector: FaceDetector, cache: Path | None) -> Sequence:
+    """The presentation with each frame's face taken from the real detector (the detection
+    overlapping the carried face, IoU >= 0.3; None where MTCNN missed it), so landmark-based
+    checks (the challenge) see the detector's own noise on prints and screens, not the
+    Gaussian stand-in of :func:`carry_face`. Live clips already carry real detections."""
+    if seq.kind == "live":
+        return seq
+    found = detect_frames(seq.frames, detector, cache)
+    faces: list[Face | None] = []
+    for carried, dets in zip(seq.faces, found):
+        best = max(dets, key=lambda f: iou(f.box, carried.box), default=None) if carried else None
+        faces.append(best if best is not None and iou(best.box, carried.box) >= 0.3 else None)
+    return replace(seq, faces=faces)
