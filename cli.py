@@ -651,7 +651,7 @@ def watch(
     webhook: Annotated[Optional[str], typer.Option(help="POST each decision as JSON to this URL; failure of a grant denies.")] = None,
     snapshots: Annotated[bool, typer.Option(help="Keep a face crop with each event.")] = False,
     snapshot_days: Annotated[Optional[float], typer.Option(help="Delete snapshots older than this many days.")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds from first sight to a forced decision.")] = 3.0,
+    timeout: Annotated[float, typer.Option(help="Seconds from first sight to a forced decision (a running --challenge is bounded by its own per-prompt timeout instead).")] = 3.0,
     fps: Annotated[Optional[float], typer.Option(help="Frame rate of a folder of frames (default 15) or to override a file's.")] = None,
     max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many frames.")] = None,
     tau: TauOpt = None,

@@ -38,7 +38,7 @@ class WatchConfig:
     min_face: float = 40.0
     max_yaw: float = 0.35  # quality gate on pose (inter-ocular units)
     frames_to_decide: int = 3  # good frames whose encodings are averaged
-    timeout_s: float = 3.0  # from first sight of a person to a forced decision
+    timeout_s: float = 3.0  # first sight to a forced decision; a running challenge has its own
     cooldown_s: float = 3.0  # per-person debounce after a grant
     snapshots: bool = False  # keep a face crop with each event
     snapshot_days: float | None = None  # retention for those crops
@@ -148,12 +148,16 @@ class Turnstile:
         report.liveness = live.score
         report.prompt = data["live"].prompt
         expired = t - data["first_t"] >= self.config.timeout_s
+        # a person acting out challenge prompts needs longer than the door's timeout, and
+        # turns away from the camera while doing it: the challenge's own per-prompt timeout
+        # bounds the wait instead (strangers are still denied at the door's timeout)
+        challenge_running = live.live is None and report.prompt is not None
         if live.live is False:
             return self._decision(track, t, "deny", "not_live", liveness=live.score,
                                   details=live.reason)
         if len(data["encodings"]) < self.config.frames_to_decide:
-            return self._decision(track, t, "deny", "low_quality",
-                                  liveness=live.score) if expired else None
+            return self._decision(track, t, "deny", "low_quality", liveness=live.score
+                                  ) if expired and not challenge_running else None
         mean = np.mean(data["encodings"], axis=0)
         mean /= np.linalg.norm(mean)
         match = self._match(mean)
@@ -165,6 +169,8 @@ class Turnstile:
         if data["tailgated"]:
             return self._decision(track, t, "deny", "tailgating", liveness=live.score,
                                   **_fields(match)) if expired else None
+        if challenge_running:
+            return None
         if live.live is not True:
             return self._decision(track, t, "deny", "not_live", liveness=live.score,
                                   details=live.reason, **_fields(match)) if expired else None

@@ -4,18 +4,25 @@ every decision is an event row. No camera needed."""
 
 from __future__ import annotations
 
+import json
+import random
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.spoof_sets import (Still, attack_sequence, background_frame, load_stills,
-                              slideshow_sequence)
+from bench.spoof_sets import (
+    Still,
+    attack_sequence,
+    background_frame,
+    load_stills,
+    slideshow_sequence,
+)
 from db.store import Store
 from faceid.enroll import enroll_images
 from faceid.gallery import Gallery
 from faceid.imageio import load_image
-from faceid.liveness import LivenessGate
+from faceid.liveness import ChallengeLiveness, LivenessGate
 from faceid.turnstile import Turnstile, WatchConfig
 from faceid.video import FrameSource, read_frames
 from tests.conftest import DATASETS, lfw
@@ -71,6 +78,21 @@ def test_same_person_as_a_moving_print_is_denied(gallery: Gallery, fid, backgrou
     assert [d.decision for d in decisions] == ["deny"], [d.to_dict() for d in decisions]
     assert decisions[0].reason == "not_live"
     assert [e.reason for e in gallery.store.events()] == ["not_live"]
+
+
+def test_door_waits_for_a_running_challenge(gallery: Gallery) -> None:
+    """With --challenge the person needs longer than the door's timeout (1.5 s here) to act
+    out the prompts: the real clip played at 4 fps takes about 2.5 s to turn left and 5 s to
+    turn right. The door must wait for the challenge, not deny while it is under way."""
+    prompts = ["turn_left", "turn_right"]  # the order this recording happens to follow
+    seed = next(s for s in range(100)
+                if ChallengeLiveness(prompts, 2, rng=random.Random(s)).sequence == prompts)
+    gate = LivenessGate(challenge=True, challenge_prompts=prompts, rng=random.Random(seed))
+    t = Turnstile(gallery, WatchConfig(source="test", timeout_s=1.5), gate)
+    decisions = feed(t, [f for _, f in read_frames(str(FEMALE))], fps=4.0)
+    assert [d.decision for d in decisions] == ["grant"], [d.to_dict() for d in decisions]
+    (event,) = gallery.store.events()
+    assert event.decision == "grant" and json.loads(event.details)["prompts"] == prompts
 
 
 def test_stranger_is_denied_as_unknown(gallery: Gallery) -> None:
