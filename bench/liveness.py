@@ -109,21 +109,27 @@ def cnn_mean(cnn: CnnLiveness, seq: Sequence, every: int = 3) -> float:
     return float(cnn.score_crops(np.stack(crops)).mean()) if crops else 0.0
 
 
+def shuffled_people(datasets: Path, rng: np.random.Generator) -> list[Path]:
+    """LFW people with 6+ photos in a seeded order: the first ``--n-dev`` are the development
+    split (thresholds are chosen on them), the rest may be tested on."""
+    lfw = datasets / "lfw" / "lfw-deepfunneled"
+    people = sorted(p for p in lfw.iterdir() if len(list(p.glob("*.jpg"))) >= 6)
+    return [people[i] for i in rng.permutation(len(people))]
+
+
 def build(args: argparse.Namespace, detector: FaceDetector) -> tuple[dict, list[Still], list[Still]]:
     """The presentations: {"dev": [...], "test": [...]} and the dev/test stills."""
     root = Path(args.datasets)
     cache = Path(args.out) / "cache"
-    lfw = root / "lfw" / "lfw-deepfunneled"
     rng = np.random.default_rng(args.seed)
-    people = sorted(p for p in lfw.iterdir() if len(list(p.glob("*.jpg"))) >= 6)
-    people = [people[i] for i in rng.permutation(len(people))]
+    people = shuffled_people(root, rng)
     dev_people, test_people = people[:args.n_dev], people[args.n_dev:args.n_dev + args.n_test]
-    textures = [load_image(sorted(p.glob("*.jpg"))[-1])
+    textures = [load_image(max(p.glob("*.jpg")))
                 for p in people[args.n_dev + args.n_test:args.n_dev + args.n_test + 8]]
     sets: dict[str, list[Sequence]] = {"dev": [], "test": []}
     stills: dict[str, list[Still]] = {}
     for split, group in (("dev", dev_people), ("test", test_people)):
-        stills[split] = load_stills([sorted(p.glob("*.jpg"))[0] for p in group], detector, cache)
+        stills[split] = load_stills([min(p.glob("*.jpg")) for p in group], detector, cache)
         for still in tqdm(stills[split], desc=f"{split} attacks", leave=False):
             bg = background_frame(rng, textures[int(rng.integers(len(textures)))])
             for variant in PRINT_VARIANTS:

@@ -136,7 +136,7 @@ def live_sequences(datasets: Path, detector: FaceDetector, cache: Path, *, windo
         step = max(1, round(fps / target_fps))   # 30 fps clips: every 2nd frame (15 fps)
         frames, fps = frames[::step], fps / step
         dets = detect_frames(frames, detector, cache)
-        per = max(min_seen, int(round(window_s * fps)))
+        per = max(min_seen, round(window_s * fps))
         for ti, track in enumerate(link_tracks(dets, min_size=min_face)):
             for w0 in range(0, len(frames), per):
                 faces = track[w0:w0 + per]
