@@ -49,6 +49,7 @@ from faceid.detect import FaceDetector
 from faceid.imageio import load_image
 from faceid.liveness import (
     MOTION_THRESHOLD,
+    POSE_SMOOTH,
     ChallengeLiveness,
     CnnLiveness,
     MotionLiveness,
@@ -76,13 +77,15 @@ def motion_trace(seq: Sequence) -> dict:
     return {"best": best, "final": final.reason, "jumps": m.jumps, "ratio": final.details["ratio"]}
 
 
-def challenge_passes(seq: Sequence, rng: random.Random, n: int = 2, timeout_s: float = 6.0) -> bool:
+def challenge_passes(seq: Sequence, rng: random.Random, n: int = 2, timeout_s: float = 6.0,
+                     **sizes: float) -> bool:
     """Whether a random ``n``-prompt challenge passes on this presentation, played forwards
-    and backwards (ping-pong, no cut) until every prompt's time could have run out."""
+    and backwards (ping-pong, no cut) until every prompt's time could have run out.
+    ``sizes``: ChallengeLiveness settings other than its defaults (yaw_delta, ...)."""
     seen = list(seq.seen())
     if len(seen) < 2:
         return False
-    ch = ChallengeLiveness(n=n, timeout_s=timeout_s, rng=rng)
+    ch = ChallengeLiveness(n=n, timeout_s=timeout_s, rng=rng, **sizes)
     dt = (seen[-1][2] - seen[0][2]) / (len(seen) - 1) or 1 / 15
     order = seen + seen[-2:0:-1]
     k = 0
@@ -92,7 +95,7 @@ def challenge_passes(seq: Sequence, rng: random.Random, n: int = 2, timeout_s: f
     return ch.result().live is True
 
 
-def pose_change(seq: Sequence, smooth: int = 5) -> tuple[float, float]:
+def pose_change(seq: Sequence, smooth: int = POSE_SMOOTH) -> tuple[float, float]:
     """(yaw range, pitch range) of the landmark head pose over the presentation, each pose the
     median of the last ``smooth`` frames as :class:`ChallengeLiveness` smooths it."""
     poses = [head_pose(f.landmarks) for _, f, _ in seq.seen()]

@@ -46,6 +46,7 @@ from faceid.quality import head_pose
 MOTION_THRESHOLD = 0.5    # residual / motion: the homography leaves under half unexplained = planar
 MIN_MOTION = 0.02         # out-of-plane motion (face-size units) needed before judging
 GATE_THRESHOLD = 0.5      # on the fused score (0.5 = every enabled part at its own threshold)
+POSE_SMOOTH = 5           # challenge: frames whose median pose is judged
 PROMPTS = ("turn_left", "turn_right", "nod")
 MODEL_FORMAT = "faceid-liveness/1"
 
@@ -242,7 +243,7 @@ class ChallengeLiveness:
 
     def __init__(self, prompts: list[str] | None = None, n: int = 2, timeout_s: float = 6.0,
                  rng: random.Random | None = None, *, yaw_delta: float = 0.3,
-                 pitch_delta: float = 0.2, smooth: int = 5, wrong_turn: float = 0.5,
+                 pitch_delta: float = 0.2, smooth: int = POSE_SMOOTH, wrong_turn: float = 0.5,
                  settle_s: float = 1.0, mirrored: bool = False) -> None:
         pool = list(prompts) if prompts else list(PROMPTS)
         unknown = set(pool) - set(PROMPTS)
@@ -256,10 +257,10 @@ class ChallengeLiveness:
         self._sequence = seq
         self.timeout_s = timeout_s
         self.yaw_delta = yaw_delta
-        self._recent: deque[tuple[float, float]] = deque(maxlen=max(1, smooth))
         self.pitch_delta = pitch_delta
         self.wrong_turn = wrong_turn
         self.settle_s = settle_s
+        self._recent: deque[tuple[float, float]] = deque(maxlen=max(1, smooth))
         self.sign = -1.0 if mirrored else 1.0
         self._step = 0
         self._start: tuple[float, float, float] | None = None  # (t, yaw, pitch) at prompt start
