@@ -4,6 +4,12 @@ Returns, per image, every face with its box, five landmarks (left eye, right eye
 left and right mouth corners, in the subject's mirror order MTCNN uses) and a score.
 Large images are detected on a downscaled copy (``max_side``) and mapped back: MTCNN's
 image pyramid costs grow with pixels, not with face count.
+
+The landmarks are refined by one more O-Net pass on each face's final box: MTCNN predicts
+its points from the R-Net box, before O-Net's own box correction, and facenet-pytorch crops
+that box clamped to the image (a face touching the edge reaches O-Net squashed). The extra
+pass sees the corrected box, zero-padded as the original MTCNN does. It costs one 48-px
+O-Net call per face; ``docs/BENCHMARKS.md`` ("Landmark refinement") has what it does to LFW.
 """
 
 from __future__ import annotations
@@ -70,10 +76,11 @@ class FaceDetector:
                  thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
                  retry_min_face_size: int = 20,
                  retry_thresholds: tuple[float, float, float] = (0.5, 0.6, 0.6),
-                 max_side: int = 1024, device: str = "cpu") -> None:
+                 max_side: int = 1024, refine: bool = True, device: str = "cpu") -> None:
         self.passes = ((min_face_size, list(thresholds)),
                        (retry_min_face_size, list(retry_thresholds)))
         self.max_side = max_side
+        self.refine = refine
         self.device = device
         self._nets: tuple[torch.nn.Module, ...] | None = None
 
@@ -101,6 +108,8 @@ class FaceDetector:
             for idx in by_shape.values():
                 found = self._run(np.stack([scaled[i][0] for i in idx]), min_size, thresholds)
                 for i, (boxes, points) in zip(idx, found):
+                    if self.refine and len(boxes):
+                        points = self.refine_landmarks(scaled[i][0], np.asarray(boxes)[:, :4])
                     results[i] = _faces(boxes, points, scaled[i][1])
             todo = [i for i in todo if not results[i]]
             if not todo:
@@ -115,6 +124,26 @@ class FaceDetector:
                                         self.device)
         return list(zip(boxes, points))
 
+    def refine_landmarks(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """The five points O-Net finds in the square crop around each (x1, y1, x2, y2) box,
+        zero-padded where it leaves the image; (N, 5, 2) in ``image`` pixels."""
+        crops, corners = [], []
+        for x1, y1, x2, y2 in np.asarray(boxes, np.float64):
+            extent = max(x2 - x1, y2 - y1)
+            left, top = int((x1 + x2 - extent) / 2), int((y1 + y2 - extent) / 2)
+            side = max(1, round(extent))
+            crops.append(cv2.resize(_crop_padded(image, left, top, side), (48, 48),
+                                    interpolation=cv2.INTER_AREA))
+            corners.append((left, top, side))
+        x = torch.from_numpy(np.stack(crops)).to(self.device).permute(0, 3, 1, 2).float()
+        with torch.inference_mode():
+            _, points, _ = self.nets[2]((x - 127.5) * 0.0078125)
+        points = points.cpu().numpy().astype(np.float64)
+        corner = np.asarray(corners, np.float64)
+        xs = corner[:, :1] + points[:, :5] * corner[:, 2:]
+        ys = corner[:, 1:2] + points[:, 5:] * corner[:, 2:]
+        return np.stack([xs, ys], axis=2)
+
     def _shrink(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         h, w = image.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
@@ -122,6 +151,16 @@ class FaceDetector:
             return image, 1.0
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
+def _crop_padded(image: np.ndarray, left: int, top: int, side: int) -> np.ndarray:
+    """The side x side square at (left, top), black where it leaves the image."""
+    h, w = image.shape[:2]
+    out = np.zeros((side, side, image.shape[2]), image.dtype)
+    x0, y0, x1, y1 = max(left, 0), max(top, 0), min(left + side, w), min(top + side, h)
+    if x1 > x0 and y1 > y0:
+        out[y0 - top:y1 - top, x0 - left:x1 - left] = image[y0:y1, x0:x1]
+    return out
 
 
 def _faces(boxes: np.ndarray, points: np.ndarray, scale: float) -> list[Face]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from faceid.align import similarity_transform
-from faceid.detect import Pick, pick_face
+from faceid.detect import FaceDetector, Pick, pick_face
 from faceid.errors import FaceTooSmall, MultipleFaces, NoFace
 from faceid.imageio import load_image
 from tests.conftest import lfw
@@ -31,6 +31,24 @@ def test_batch_detection_matches_single(fid, lfw_images):
         single = fid.detect(img)
         assert len(single) == len(faces)
         np.testing.assert_allclose(single[0].landmarks, faces[0].landmarks, atol=0.5)
+
+
+def test_refined_landmarks_hold_when_the_frame_cuts_the_face(fid, lfw_images):
+    """A face whose box leaves the image (close to the camera): MTCNN's own points come from
+    a crop squashed at the edge; the refined ones stay near the points of the uncut photo."""
+    raw = FaceDetector(refine=False)
+    errors = {"refined": [], "mtcnn": []}
+    for path in sorted(lfw_images.glob("A*/*_0001.jpg"))[:12]:
+        img = load_image(path)
+        whole = pick_face(fid.detect(img), img.shape, Pick.center)
+        x1, y1, x2, y2 = whole.box
+        dx, dy = int(x1 + 0.15 * (x2 - x1)), int(y1 + 0.15 * (y2 - y1))
+        cut = np.ascontiguousarray(img[dy:, dx:])
+        for name, detector in (("refined", fid.detector), ("mtcnn", raw)):
+            face = max(detector.detect(cut), key=lambda f: f.size)
+            errors[name].append(np.linalg.norm(face.landmarks + [dx, dy] - whole.landmarks, axis=1).mean())
+    refined, mtcnn = np.mean(errors["refined"]), np.mean(errors["mtcnn"])
+    assert refined < 10 and refined < mtcnn / 2, (refined, mtcnn)
 
 
 def test_two_faces_where_one_is_needed(fid, two_face_image):
