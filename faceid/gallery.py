@@ -90,12 +90,16 @@ class Verification:
 
 def model_identity(fid: FaceID) -> tuple[str, str, str, int, float]:
     """(name, weights sha256, views, embedding size, tau): what makes templates
-    comparable. The weights hash is the recorded one, falling back to hashing the file."""
+    comparable. The weights hash is the recorded one, falling back to hashing the file. The
+    views entry also names the landmark source ("-refined"): refined landmarks move the chip,
+    so templates made before the refinement belong to another configuration (``faceid
+    reembed`` brings them over)."""
     info = fid.info
     sha = info.weights.get("sha256")
     if not sha:
         sha = hashlib.sha256(weights_path(info).read_bytes()).hexdigest()
-    return info.name, sha, fid.views_name, info.embedding_size, fid.tau
+    views = f"{fid.views_name}-refined" if fid.detector.refine else fid.views_name
+    return info.name, sha, views, info.embedding_size, fid.tau
 
 
 class Gallery:

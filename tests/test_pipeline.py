@@ -38,3 +38,14 @@ def test_batched_and_single_embeddings_agree(fid, lfw_images):
     batch = fid.embed_images(files, Pick.center)
     single = fid.embed_image(files[5], Pick.center)
     np.testing.assert_allclose(batch[5].embedding, single.embedding, atol=1e-4)
+
+
+def test_templates_made_without_refined_landmarks_are_another_configuration(fid):
+    """Refined landmarks move the chip, so a gallery enrolled before the refinement must not
+    be compared with new encodings as if nothing changed (``faceid reembed`` brings it over)."""
+    from faceid.detect import FaceDetector
+    from faceid.gallery import model_identity
+    from faceid.pipeline import FaceID
+
+    new, old = model_identity(fid), model_identity(FaceID(detector=FaceDetector(refine=False)))
+    assert new[:2] == old[:2] and new[2] != old[2]
