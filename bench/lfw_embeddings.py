@@ -27,7 +27,8 @@ def lfw_embeddings(lfw: Path, views: str | None = None, model: str | None = None
     """{'names': person per image, 'files': relative paths, 'embeddings': (N, 128) with
     NaN rows for images whose face was not found}."""
     fid = FaceID(model, views=views)
-    path = cache / f"lfw-{fid.info.name}-{fid.views_name}.npz"
+    landmarks = "refined" if fid.detector.refine else "mtcnn"  # a cache per landmark source
+    path = cache / f"lfw-{fid.info.name}-{fid.views_name}-{landmarks}.npz"
     if path.exists():
         return dict(np.load(path))
     root = lfw_image_dir(lfw)
