@@ -16,7 +16,6 @@ informs it. Scoring as in ``bench.lfw_dlib_reference``: 10 folds, each fold's th
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.dlib_peer import DlibPeer
-from bench.lfw_dlib_reference import scores
+from bench.lfw_dlib_reference import score_line, scores, write_json
 from faceid.detect import Face, Pick, pick_face
 from faceid.errors import NoFace
 from faceid.imageio import load_image
@@ -123,11 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         vec = vec / np.linalg.norm(vec, axis=1, keepdims=True)
         r = scores(distances(dict(zip(keys, vec)), pairs), pairs)
         result[name] = r
-        print(f"{name:36s} {100 * r['accuracy']:.2f}% +- {100 * r['std']:.2f}  "
-              f"TAR@FAR=1e-3 {100 * r['tar_at_far_1e-3']:.2f}%  EER {100 * r['eer']:.2f}%  failed pairs {r['failed_pairs']}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(score_line(name, r))
+    write_json(args.json, result)
     return 0
 
 

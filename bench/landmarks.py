@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.align_fusion import distances
-from bench.lfw_dlib_reference import scores
+from bench.lfw_dlib_reference import score_line, scores, write_json
 from faceid.detect import Face, FaceDetector, Pick, pick_face
 from faceid.errors import NoFace
 from faceid.imageio import load_image
@@ -122,12 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         result[pairs_file.name] = r = pair_scores(fid, raw, pairs_file, args.root)
         for name, s in r.items():
             if name != "pairs":
-                print(f"{pairs_file.name:20s} {name:36s} {100 * s['accuracy']:.2f}% +- {100 * s['std']:.2f}  "
-                      f"TAR@FAR=1e-3 {100 * s['tar_at_far_1e-3']:.2f}%  EER {100 * s['eer']:.2f}%  "
-                      f"failed pairs {s['failed_pairs']}", flush=True)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+                print(pairs_file.name, score_line(name, s), flush=True)
+    write_json(args.json, result)
     return 0
 
 

@@ -52,6 +52,20 @@ def scores(d: np.ndarray, pairs: list) -> dict:
             "std": k["std_accuracy"], "tar_at_far_1e-3": s["tar_at_far"], "eer": s["eer"]}
 
 
+def score_line(name: str, r: dict) -> str:
+    """One human-readable row of :func:`scores`."""
+    return (f"{name:36s} {100 * r['accuracy']:.2f}% +- {100 * r['std']:.2f}  "
+            f"TAR@FAR=1e-3 {100 * r['tar_at_far_1e-3']:.2f}%  EER {100 * r['eer']:.2f}%  "
+            f"failed pairs {r['failed_pairs']} (counted wrong)")
+
+
+def write_json(path: Path | None, result: dict) -> None:
+    """Save a benchmark's result dict, when ``--json`` asked for it."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=Path, default=Path("../shared/datasets/lfw/pairs.txt"))
@@ -72,11 +86,8 @@ def main() -> None:
             [r.distance if r.distance is not None else nan for r in res]), pairs)
     for name, r in result.items():
         if isinstance(r, dict):
-            print(f"{name:16s} accuracy {100 * r['accuracy']:.2f}% +- {100 * r['std']:.2f}  "
-                  f"TAR@FAR=1e-3 {100 * r['tar_at_far_1e-3']:.2f}%  EER {100 * r['eer']:.2f}%  "
-                  f"failed pairs {r['failed_pairs']} (counted wrong)")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+            print(score_line(name, r))
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":
