@@ -40,7 +40,13 @@ def calibrate(distances: np.ndarray, labels: np.ndarray, far: float | None = Non
         rule = f"FAR <= {far:g}"
     lr = LogisticRegression(C=1e4).fit(d.reshape(-1, 1), y)
     accept = d <= tau
+    impostors = d[y == 0]
     return {"tau": round(float(tau), 4), "rule": rule,
+            # the normal fit of different-person distances: a gallery too small to estimate
+            # its own thresholds falls back on it (faceid.operating_point)
+            "impostor_mean": round(float(impostors.mean()), 6),
+            "impostor_sd": round(float(impostors.std()), 6),
+            "impostor_pairs": int(len(impostors)),
             "slope": round(float(lr.coef_[0, 0]), 4), "intercept": round(float(lr.intercept_[0]), 4),
             "accuracy": float(np.mean(accept == (y == 1))),
             "far": float(np.mean(accept[y == 0])), "frr": float(np.mean(~accept[y == 1])),
