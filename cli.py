@@ -281,11 +281,43 @@ people_app = typer.Typer(help="List, show, rename, disable or remove enrolled pe
                          no_args_is_help=True)
 index_app = typer.Typer(help="The FAISS gallery index kept beside the database.",
                         no_args_is_help=True)
+gallery_app = typer.Typer(help="The gallery's operating point: the thresholds it decides with.",
+                          no_args_is_help=True)
 app.add_typer(people_app, name="people")
 app.add_typer(index_app, name="index")
+app.add_typer(gallery_app, name="gallery")
 
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Data directory (database, index); default $FACEID_HOME or ~/.local/share/faceid.", envvar="FACEID_HOME")]
-TauOpt = Annotated[Optional[float], typer.Option(help="Decision threshold instead of the model's calibrated 1:1 tau (large galleries need a stricter one; see docs/BENCHMARKS.md, open-set).")]
+
+
+def _check_tau(value: Optional[float]) -> Optional[float]:
+    from faceid.operating_point import validate_tau
+
+    try:
+        return None if value is None else validate_tau(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _check_rate(value: Optional[float], param: typer.CallbackParam) -> Optional[float]:
+    from faceid.operating_point import validate_rate
+
+    try:
+        return None if value is None else validate_rate(param.name.upper(), value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _check_margin(value: Optional[float]) -> Optional[float]:
+    if value is not None and not (0.0 <= value < 2.0):  # also refuses NaN
+        raise typer.BadParameter(f"margin must be a distance in [0, 2), got {value:g}")
+    return value
+
+
+TauOpt = Annotated[Optional[float], typer.Option(callback=_check_tau, help="A fixed distance threshold instead of the gallery's operating point (see `faceid gallery status`).")]
+FpirOpt = Annotated[Optional[float], typer.Option(callback=_check_rate, help="Target false-positive identification rate for 1:K (default: the gallery's stored target, 1e-3); the threshold is estimated for it from the gallery.")]
+FarOpt = Annotated[Optional[float], typer.Option(callback=_check_rate, help="Target false-accept rate for 1:1 claims (default: the gallery's stored target, 1e-3).")]
+MarginOpt = Annotated[Optional[float], typer.Option(callback=_check_margin, help="Required lead of the best person over the runner-up (default 0.02).")]
 DbOpt = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL or SQLite file; default <home>/faceid.db.", envvar="FACEID_DB")]
 
 
@@ -299,22 +331,33 @@ def _store(home: Optional[Path], db: Optional[str]):  # noqa: ANN202
 
 def _gallery(home: Optional[Path], db: Optional[str], model: Optional[str],
              views: Optional[str] = None, min_face: float = 40.0,
-             tau: Optional[float] = None):  # noqa: ANN202
+             tau: Optional[float] = None, fpir: Optional[float] = None,
+             far: Optional[float] = None):  # noqa: ANN202
     """Open store + index for the model; say on stderr what was repaired."""
     from faceid.gallery import Gallery
 
     home, store = _store(home, db)
-    gallery = Gallery(store, _fid(model, views, min_face), home / "index", tau=tau)
+    gallery = Gallery(store, _fid(model, views, min_face), home / "index", tau=tau,
+                      fpir=fpir, far=far)
     for message in gallery.messages:
         err.print(f"[yellow]note:[/yellow] {message}", highlight=False, soft_wrap=True)
     return gallery
 
 
-def _record(gallery, source: str, decision: str, reason: str, person_id=None,  # noqa: ANN001
-            person_name=None, distance=None, margin=None, details=None) -> None:  # noqa: ANN001
+def _say_operating_point(gallery) -> None:  # noqa: ANN001
+    """One line on stderr when the thresholds are the strict fallback of a thin gallery."""
+    if gallery.tau_override is None:
+        for note in gallery.operating_point().notes:
+            if "strict" in note:
+                err.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+
+
+def _record(gallery, source: str, decision: str, reason: str, tau: float,  # noqa: ANN001
+            person_id=None, person_name=None, distance=None, margin=None,  # noqa: ANN001
+            details=None) -> None:  # noqa: ANN001
     gallery.store.add_event(source=source, decision=decision, reason=reason,
                             person_id=person_id, person_name=person_name, distance=distance,
-                            margin=margin, model=gallery.model.key, tau=gallery.tau,
+                            margin=margin, model=gallery.model.key, tau=tau,
                             details=json.dumps(details) if details else None)
 
 
@@ -498,17 +541,23 @@ def verify(
     claim: Annotated[str, typer.Option("--as", help="Who they claim to be: id, external id or exact name.")],
     home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
     pick: Annotated[Pick, typer.Option(help="Which face when the photo has several.")] = Pick.one,
+    tau: TauOpt = None, far: FarOpt = None,
     min_face: MinFaceOpt = 40.0, as_json: JsonOpt = False,
 ) -> None:
-    """1:1: is the face in IMAGE the claimed person? Distance to their closest template.
+    """1:1: is the face in IMAGE the claimed person? Distance to their fused template (all
+    their photos, weighted by quality) at the gallery's 1:1 tau for the target FAR.
 
     Exit code 0 = match, 1 = no match, other codes = an error (see README).
 
-    Example: faceid verify door.jpg --as "Ada Lovelace"
+    Example: faceid verify door.jpg --as "Ada Lovelace" --far 1e-4
     """
-    gallery = _gallery(home, db, model, views, min_face)
+    if pick is Pick.all:
+        raise typer.BadParameter("verify compares one face; use one, largest or center",
+                                 param_hint="--pick")
+    gallery = _gallery(home, db, model, views, min_face, tau, far=far)
     v = gallery.verify(gallery.fid.embed_image(image, pick).embedding, claim)
-    _record(gallery, f"cli:{image}", "match" if v.same else "no_match", v.reason,
+    _say_operating_point(gallery)
+    _record(gallery, f"cli:{image}", "match" if v.same else "no_match", v.reason, v.tau,
             v.person_id, v.name, v.distance, details={"claim": claim})
     if not as_json:
         verdict = "[green]match[/green]" if v.same else f"[yellow]no match[/yellow] ({v.reason})"
@@ -520,43 +569,173 @@ def verify(
 
 @app.command()
 def identify(
-    image: Annotated[Path, typer.Argument(help="Photo of an unknown person.")],
-    top: Annotated[int, typer.Option(help="How many candidates to list.")] = 5,
-    margin: Annotated[Optional[float], typer.Option(help="Required lead of the best person over the runner-up (default 0.02).")] = None,
-    tau: TauOpt = None,
+    images: Annotated[list[Path], typer.Argument(help="Photos, or folders of photos (searched recursively).")],
+    top: Annotated[int, typer.Option(min=1, help="How many candidates to list (one photo).")] = 5,
+    margin: MarginOpt = None,
+    tau: TauOpt = None, fpir: FpirOpt = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write one row per face to this file: .csv or .json (batch mode).")] = None,
     home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
-    pick: Annotated[Pick, typer.Option(help="Which face when the photo has several.")] = Pick.one,
     min_face: MinFaceOpt = 40.0, as_json: JsonOpt = False,
 ) -> None:
-    """1:K: who in the gallery is this? "unknown" when the best match is above tau or too
+    """1:K: who in the gallery is each face? "unknown" when the best person is above the
+    gallery's tau (set for the target FPIR at its size, see `faceid gallery status`) or too
     close to the runner-up.
 
-    Exit code 0 = identified, 1 = unknown, other codes = an error (see README).
+    One photo: every face in it, with candidates; exit 0 = someone identified, 1 = nobody.
+    Several photos, a folder, or --out: batch mode, a progress bar and one row per face
+    (path, face box, person or unknown, distance, margin, or the photo's error); exit 0 once
+    every row is written, whatever the rows say.
 
     Example: faceid identify door.jpg --top 3 --json
+    Example: faceid identify visitors/ --out faces.csv
     """
-    gallery = _gallery(home, db, model, views, min_face, tau)
+    from faceid.identify_batch import FIELDS, expand, identify_files
+    from faceid.rows import write_rows
+
+    files = expand(images)
+    batch = len(images) > 1 or len(files) != 1 or images[0].is_dir() or out_file is not None
+    gallery = _gallery(home, db, model, views, min_face, tau, fpir=fpir)
     gallery.require_same_model()
     if margin is not None:
         gallery.margin = margin
-    r = gallery.identify(gallery.fid.embed_image(image, pick).embedding, top)
-    best = r.candidates[0] if r.candidates else None
-    _record(gallery, f"cli:{image}", r.decision, r.reason, r.person and r.person.person_id,
-            r.person and r.person.name, best and best.distance, r.margin,
-            details={"best": best.to_dict()} if best else None)
-    if not as_json:
+    if not batch:
+        _identify_one(gallery, files[0], top, as_json)
+    with _progress(len(files), "identifying") as bar:
+        rows = identify_files(gallery, files, top=top, progress=bar.update)
+    _say_operating_point(gallery)
+    for r in rows:
+        _record(gallery, f"cli:{r.path}", r.decision or "error", r.reason or "error",
+                r.tau or gallery.tau, r.person_id, r.name, r.distance, r.margin,
+                details={"face": r.face, "box": r.box, "error": r.error})
+    if out_file is not None:
+        write_rows([r.to_dict() if out_file.suffix.lower() == ".json" else r.csv_row()
+                    for r in rows], FIELDS, out_file)
+    summary = {"photos": len(files), "faces": sum(r.face is not None for r in rows),
+               "identified": sum(r.decision == "match" for r in rows),
+               "unknown": sum(r.decision == "unknown" for r in rows),
+               "errors": sum(r.error is not None for r in rows),
+               "tau": gallery.tau, "results": str(out_file) if out_file else None}
+    if as_json:
+        _emit({**summary, "rows": [r.to_dict() for r in rows] if out_file is None else None},
+              True)
+        return
+    if out_file is None:
+        t = Table("photo", "face", "person", "distance", "margin", "note")
+        for r in rows:
+            t.add_row(r.path, str(r.face or ""), r.name or ("unknown" if r.decision else ""),
+                      "" if r.distance is None else f"{r.distance:.4f}",
+                      "" if r.margin is None else f"{r.margin:.4f}", r.error or r.reason or "")
+        out.print(t)
+    out.print(f"{summary['photos']} photo(s), {summary['faces']} face(s): "
+              f"{summary['identified']} identified, {summary['unknown']} unknown, "
+              f"{summary['errors']} photo error(s)" + (f"; rows in {out_file}" if out_file
+                                                      else ""), highlight=False)
+
+
+def _identify_one(gallery, image: Path, top: int, as_json: bool) -> None:  # noqa: ANN001
+    """One photo: every face with its candidates; exits 0 when someone was identified."""
+    from faceid.detect import Pick
+
+    results = gallery.fid.embed_faces([image], Pick.all)[0]
+    if results[0].error is not None:
+        raise results[0].error
+    faces = []
+    for k, res in enumerate(sorted(results, key=lambda r: r.face.box[0]), 1):
+        r = gallery.identify(res.embedding, top)
+        best = r.candidates[0] if r.candidates else None
+        _record(gallery, f"cli:{image}", r.decision, r.reason, r.tau,
+                r.person and r.person.person_id, r.person and r.person.name,
+                best and best.distance, r.margin,
+                details={"face": k, "best": best.to_dict() if best else None})
+        faces.append({"face": k, "box": [round(v, 1) for v in res.face.box], **r.to_dict()})
+        if as_json:
+            continue
+        where = f"face {k}: " if len(results) > 1 else ""
         if r.person:
-            out.print(f"[green]{r.person.name}[/green] (#{r.person.person_id})  distance "
-                      f"{r.person.distance:.4f} (tau {r.tau:.4f})")
+            out.print(f"{where}[green]{r.person.name}[/green] (#{r.person.person_id})  "
+                      f"distance {r.person.distance:.4f} (tau {r.tau:.4f})")
         else:
-            out.print(f"[yellow]unknown[/yellow] ({r.reason.replace('_', ' ')})")
+            out.print(f"{where}[yellow]unknown[/yellow] ({r.reason.replace('_', ' ')}; "
+                      f"tau {r.tau:.4f})")
         t = Table("rank", "id", "name", "distance")
         for i, c in enumerate(r.candidates, 1):
             t.add_row(str(i), str(c.person_id), c.name, f"{c.distance:.4f}")
         if r.candidates:
             out.print(t)
-    _emit({"image": str(image), **r.to_dict()}, as_json)
-    raise typer.Exit(0 if r.person else 1)
+    _say_operating_point(gallery)
+    if as_json:
+        doc = {"image": str(image), **{k: v for k, v in faces[0].items() if k != "face"}}
+        if len(faces) > 1:
+            doc["faces"] = faces
+        _emit(doc, True)
+    raise typer.Exit(0 if any(f["decision"] == "match" for f in faces) else 1)
+
+
+def _operating_point_table(status: dict) -> Table:
+    p = status["operating_point"]
+    t = Table(title="gallery operating point", show_header=False)
+    t.add_row("model", status["model"])
+    t.add_row("people / templates", f"{p['people']} / {p['templates']}")
+    t.add_row("1:K tau (identify, watch)",
+              f"{p['tau_identify']:.4f} for FPIR {p['fpir']:g} at {p['people']} people")
+    t.add_row("1:1 tau (verify, watch --claim)", f"{p['tau_verify']:.4f} for FAR {p['far']:g}")
+    fit = ("-" if p["mean"] is None else
+           f"different-person distances mean {p['mean']:.4f}, sd {p['sd']:.4f}")
+    t.add_row("estimated from", f"{p['pairs']} pairs ({p['cohort']} cohort photos); {fit}")
+    t.add_row("method", f"{p['method']} at gallery revision {p['revision']}")
+    t.add_row("trust", "THIN: strict fallback in force" if p["thin"] else "ok")
+    for note in p["notes"]:
+        t.add_row("note", note)
+    if p["tau_override"] is not None:
+        t.add_row("override", f"--tau {p['tau_override']:g} replaces both thresholds")
+    return t
+
+
+@gallery_app.command("status")
+def gallery_status(home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None,
+                   views: ViewsOpt = None, tau: TauOpt = None, fpir: FpirOpt = None,
+                   far: FarOpt = None, as_json: JsonOpt = False) -> None:
+    """The operating point in force: each threshold, its target error rate, what it was
+    estimated from, and a warning when the gallery is too small to trust the estimate
+    (the strict fallback is then in force). Estimates and stores it when stale.
+
+    Example: faceid gallery status --json
+    """
+    gallery = _gallery(home, db, model, views, tau=tau, fpir=fpir, far=far)
+    status = gallery.status()
+    _emit(status, as_json, _operating_point_table(status))
+
+
+@gallery_app.command("calibrate")
+def gallery_calibrate(
+    fpir: Annotated[float, typer.Option(callback=_check_rate, help="Target false-positive identification rate (1:K).")] = 1e-3,
+    far: Annotated[float, typer.Option(callback=_check_rate, help="Target false-accept rate (1:1 claims).")] = 1e-3,
+    cohort: Annotated[Optional[Path], typer.Option(help="Folder of face photos of people who are NOT enrolled, from the site's camera: added to the impostor cohort the estimate uses.")] = None,
+    clear_cohort: Annotated[bool, typer.Option(help="Forget the stored impostor cohort first.")] = False,
+    home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set the site's target error rates and re-estimate the thresholds from the enrolled
+    templates (and an optional impostor cohort); stored with the gallery and used by
+    identify, verify and watch from then on. Re-estimated by itself when the number of
+    people changes by 5%.
+
+    Example: faceid gallery calibrate --fpir 1e-3 --far 1e-3 --cohort visitors/
+    """
+    from faceid.cohort import add_cohort
+
+    gallery = _gallery(home, db, model, views)
+    report: dict = {}
+    if clear_cohort:
+        report["cohort_cleared"] = gallery.store.clear_cohort(gallery.model.id)
+    if cohort is not None:
+        with _progress(0, "cohort") as bar:
+            rep = add_cohort(gallery, cohort, progress=bar.update)
+        _warn_all(rep.pop("failures"))
+        report["cohort"] = rep
+    gallery.recalibrate(fpir, far)
+    status = {**gallery.status(), **report}
+    _emit(status, as_json, _operating_point_table(gallery.status()))
 
 
 @index_app.command("status")
@@ -654,7 +833,7 @@ def watch(
     timeout: Annotated[float, typer.Option(help="Seconds from first sight to a forced decision (a running --challenge is bounded by its own per-prompt timeout instead).")] = 3.0,
     fps: Annotated[Optional[float], typer.Option(help="Frame rate of a folder of frames (default 15) or to override a file's.")] = None,
     max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many frames.")] = None,
-    tau: TauOpt = None,
+    tau: TauOpt = None, fpir: FpirOpt = None, far: FarOpt = None,
     home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
     min_face: MinFaceOpt = 40.0, as_json: JsonOpt = False,
 ) -> None:
@@ -673,7 +852,8 @@ def watch(
     from faceid.video import FrameSource
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    gallery = _gallery(home, db, model, views, min_face, tau)
+    gallery = _gallery(home, db, model, views, min_face, tau, fpir=fpir, far=far)
+    _say_operating_point(gallery)
     actuators = []
     if on_grant or on_deny:
         actuators.append(CommandActuator(on_grant, on_deny))
