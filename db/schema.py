@@ -121,3 +121,43 @@ class Event(Base):
     reason: Mapped[str] = mapped_column(String(50))
     details: Mapped[str | None] = mapped_column(Text)
     snapshot_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class OperatingPointRecord(Base):
+    """The thresholds one model's gallery decided with from ``created_at`` on, and what they
+    were estimated from (``faceid.operating_point``). Rows are kept as history; the newest
+    one per model is in force."""
+
+    __tablename__ = "operating_points"
+    __table_args__ = (Index("ix_operating_points_model", "model_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    gallery_revision: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(50))
+    fpir: Mapped[float] = mapped_column(Float)
+    far: Mapped[float] = mapped_column(Float)
+    tau_identify: Mapped[float] = mapped_column(Float)
+    tau_verify: Mapped[float] = mapped_column(Float)
+    people: Mapped[int] = mapped_column(Integer)
+    templates: Mapped[int] = mapped_column(Integer)
+    cohort: Mapped[int] = mapped_column(Integer)
+    pairs: Mapped[int] = mapped_column(Integer)
+    thin: Mapped[bool] = mapped_column(Boolean)
+    details: Mapped[str | None] = mapped_column(Text)
+
+
+class CohortTemplate(Base):
+    """An encoding of someone who is *not* enrolled (a site's impostor cohort): used only to
+    estimate how close strangers come to the gallery, never matched."""
+
+    __tablename__ = "cohort"
+    __table_args__ = (UniqueConstraint("model_id", "source_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    source: Mapped[str] = mapped_column(Text)
+    source_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

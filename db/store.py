@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import DEFAULT_TIMEOUT, create_engine, migrate, safe_url, translate_errors
-from db.schema import Event, ModelRecord, Person, Template
+from db.schema import (CohortTemplate, Event, ModelRecord, OperatingPointRecord, Person,
+                       Template)
 from faceid.errors import AmbiguousPerson, DuplicatePerson, UnknownPerson
 
 
@@ -306,6 +307,60 @@ class Store:
                              .filter_by(model_id=model_id)).all()
         return rev, dict(rows)
 
+    def template_quality(self, model_id: int) -> dict[int, float]:
+        """Template id -> face quality (the weight of the template in its person's score)."""
+        with self.session() as s:
+            return dict(s.execute(sa.select(Template.id, Template.quality)
+                                  .filter_by(model_id=model_id)).all())
+
+    # -- operating points and the impostor cohort ---------------------------------------
+    def save_operating_point(self, model_id: int, **fields: Any) -> OperatingPointRecord:
+        """Store a newly estimated operating point; it is in force from now on."""
+        with self.session() as s:
+            rec = OperatingPointRecord(model_id=model_id, **fields)
+            s.add(rec)
+            s.flush()
+            return rec
+
+    def operating_point(self, model_id: int) -> OperatingPointRecord | None:
+        """The operating point in force for this model (the newest), or None."""
+        with self.session() as s:
+            return s.scalar(sa.select(OperatingPointRecord).filter_by(model_id=model_id)
+                            .order_by(OperatingPointRecord.id.desc()).limit(1))
+
+    def add_cohort(self, model_id: int, items: list[tuple[np.ndarray, str, str]]) -> int:
+        """Add impostor-cohort encodings (vector, source, content hash); an image already
+        in the cohort is skipped. Returns how many were added. Bumps the model's revision,
+        so operating points estimated before are recomputed."""
+        with self.session() as s:
+            have = set(s.scalars(sa.select(CohortTemplate.source_hash)
+                                 .filter_by(model_id=model_id)))
+            rows = []
+            for vector, source, source_hash in items:
+                if source_hash not in have:
+                    have.add(source_hash)
+                    rows.append(CohortTemplate(
+                        model_id=model_id, vector=np.asarray(vector, np.float32).tobytes(),
+                        source=source, source_hash=source_hash))
+            s.add_all(rows)
+            if rows:
+                self._bump(s, {model_id})
+            return len(rows)
+
+    def cohort_vectors(self, model_id: int) -> np.ndarray:
+        with self.session() as s:
+            blobs = s.scalars(sa.select(CohortTemplate.vector).filter_by(model_id=model_id)
+                              .order_by(CohortTemplate.id)).all()
+        return (np.stack([np.frombuffer(b, np.float32) for b in blobs]) if blobs
+                else np.zeros((0, 0), np.float32))
+
+    def clear_cohort(self, model_id: int) -> int:
+        with self.session() as s:
+            n = s.execute(sa.delete(CohortTemplate).filter_by(model_id=model_id)).rowcount
+            if n:
+                self._bump(s, {model_id})
+            return n or 0
+
     def enrolled_hashes(self, name: str, model_id: int) -> set[str]:
         """Content hashes of images already enrolled (for this model) under ``name``."""
         with self.session() as s:
@@ -314,11 +369,17 @@ class Store:
                                  .where(Person.name == name, Template.model_id == model_id)))
 
     def person_vectors(self, person_id: int, model_id: int) -> np.ndarray:
+        return self.person_templates(person_id, model_id)[0]
+
+    def person_templates(self, person_id: int, model_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors, face quality) of one person's templates of one model."""
         with self.session() as s:
-            blobs = s.scalars(sa.select(Template.vector).filter_by(
-                person_id=person_id, model_id=model_id)).all()
-        return np.stack([np.frombuffer(b, np.float32) for b in blobs]) if blobs else \
-            np.zeros((0, 0), np.float32)
+            rows = s.execute(sa.select(Template.vector, Template.quality).filter_by(
+                person_id=person_id, model_id=model_id).order_by(Template.id)).all()
+        if not rows:
+            return np.zeros((0, 0), np.float32), np.zeros(0)
+        return (np.stack([np.frombuffer(b, np.float32) for b, _ in rows]),
+                np.array([q for _, q in rows], float))
 
     def people_by_id(self, ids: list[int]) -> dict[int, Person]:
         with self.session() as s:

@@ -49,6 +49,7 @@ class Pick(str, Enum):
     one = "one"          # exactly one face, else MultipleFaces (enrolment, access control)
     largest = "largest"  # the biggest box
     center = "center"    # the face nearest the image centre (LFW-style portraits)
+    all = "all"          # every face big enough to encode (batch identification)
 
 
 class _ChannelsLast(torch.nn.Module):
@@ -168,6 +169,22 @@ def _faces(boxes: np.ndarray, points: np.ndarray, scale: float) -> list[Face]:
     faces = [Face(tuple(float(v) / scale for v in box[:4]), np.asarray(pts, np.float64) / scale,
                   float(box[4])) for box, pts in zip(np.asarray(boxes), np.asarray(points))]
     return sorted(faces, key=lambda f: -f.score)
+
+
+def pick_faces(faces: list[Face], image_shape: tuple[int, ...], how: Pick, *,
+               min_size: float = 0, name: object = "<image>") -> list[Face]:
+    """The faces an operation works on: every face of at least ``min_size`` for
+    ``Pick.all`` (NoFace / FaceTooSmall when there is none), else the one :func:`pick_face`
+    chooses."""
+    if how is not Pick.all:
+        return [pick_face(faces, image_shape, how, min_size=min_size, name=name)]
+    if not faces:
+        raise NoFace(describe(name, "no face found"))
+    usable = [f for f in faces if f.size >= min_size]
+    if not usable:
+        raise FaceTooSmall(describe(name, f"{len(faces)} face(s) found, all smaller than the "
+                                          f"{min_size:.0f} px minimum"))
+    return usable
 
 
 def pick_face(faces: list[Face], image_shape: tuple[int, ...], how: Pick, *,

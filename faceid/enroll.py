@@ -74,12 +74,11 @@ def duplicate_warnings(gallery: Gallery, person_id: int,
     person within DUPLICATE_TAU: a mislabelled photo, or the same person enrolled twice."""
     lines = []
     for source, vector in faces:
-        found = gallery.identify(vector, top=3)
-        other = next((c for c in found.candidates if c.person_id != person_id), None)
-        limit = min(gallery.tau, DUPLICATE_TAU)
-        if other is not None and other.distance <= limit:
+        found = gallery.rank(vector, top=3)
+        other = next((c for c in found if c.person_id != person_id), None)
+        if other is not None and other.distance <= DUPLICATE_TAU:
             lines.append(f"{source}: also matches {other.name} (#{other.person_id}) at "
-                         f"distance {other.distance:.3f} <= {limit:.3f}")
+                         f"distance {other.distance:.3f} <= {DUPLICATE_TAU:.3f}")
     return lines
 
 

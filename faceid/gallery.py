@@ -8,6 +8,7 @@ thin wrappers around it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,16 +19,20 @@ import numpy as np
 from db.index import ANN_THRESHOLD, GalleryIndex
 from db.schema import ModelRecord
 from db.store import Enrolment, NewTemplate, Store
+from faceid import operating_point as opt
 from faceid.errors import ModelMismatch
 from faceid.modelfile import weights_path
 from faceid.pipeline import FaceID
 
 DEFAULT_MARGIN = float(os.environ.get("FACEID_MARGIN", 0.02))
+RECALIBRATE_SHARE = 0.05  # re-estimate the operating point when people change by 5%
+PERSON_SCAN = 50_000  # up to this many people every fused template is scored (exact)
 
 
 @dataclass
 class Candidate:
-    """One enrolled person as a 1:K answer: their closest template's distance."""
+    """One enrolled person as a 1:K answer: the distance to their fused template (all their
+    templates averaged, weighted by face quality)."""
 
     person_id: int
     name: str
@@ -108,38 +113,153 @@ class Gallery:
 
     def __init__(self, store: Store, fid: FaceID, index_dir: Path, *,
                  ann_threshold: int = ANN_THRESHOLD, margin: float = DEFAULT_MARGIN,
-                 tau: float | None = None) -> None:
+                 tau: float | None = None, fpir: float | None = None,
+                 far: float | None = None) -> None:
         self.store = store
         self.fid = fid
         self.margin = margin
-        self._tau = tau
+        self._tau = None if tau is None else opt.validate_tau(tau)
+        self._fpir = None if fpir is None else opt.validate_rate("FPIR", fpir)
+        self._far = None if far is None else opt.validate_rate("FAR", far)
         self.model: ModelRecord = store.model_record(*model_identity(fid))
         self.index = GalleryIndex(index_dir, self.model.key, self.model.embedding_size,
                                   ann_threshold=ann_threshold)
         self.messages: list[str] = []
         self.dirty = False
+        self._point: opt.OperatingPoint | None = None
+        self._fused: tuple[np.ndarray, np.ndarray] | None = None
         self.sync()
+
+    # -- thresholds -----------------------------------------------------------------------
+    @property
+    def tau_override(self) -> float | None:
+        """The site's fixed ``--tau``, when one replaces the operating point."""
+        return self._tau
 
     @property
     def tau(self) -> float:
-        """The decision threshold: the model preset's calibrated 1:1 tau unless the site set
-        its own (a large open gallery needs a stricter one, see bench.openset_lfw)."""
-        return self._tau if self._tau is not None else self.fid.tau
+        """The 1:K threshold: the site's ``--tau`` if given, else the operating point's tau
+        for the target FPIR at this gallery's size (see :mod:`faceid.operating_point`)."""
+        return self._tau if self._tau is not None else self.operating_point().tau_identify
 
+    @property
+    def tau_verify(self) -> float:
+        """The 1:1 threshold (a claimed identity): ``--tau``, else the operating point's tau
+        for the target FAR."""
+        return self._tau if self._tau is not None else self.operating_point().tau_verify
+
+    def reference(self) -> opt.ReferenceImpostors:
+        """The model preset's impostor fit from its calibration pairs: the strict fallback
+        for galleries too small to measure."""
+        cal = self.fid.views.calibration
+        if "impostor_mean" not in cal:
+            raise ModelMismatch(
+                f"model {self.fid.info.name} ({self.fid.views_name}) has no impostor fit; "
+                "run `faceid calibrate PAIRS --write MODEL.json` to add one")
+        return opt.ReferenceImpostors(cal["impostor_mean"], cal["impostor_sd"],
+                                      cal["impostor_pairs"], cal.get("data", ""))
+
+    def operating_point(self) -> opt.OperatingPoint:
+        """The operating point in force: the stored one while it still describes this
+        gallery (same method and targets, people within 5%), else a new estimate, stored
+        (or, with ``--fpir``/``--far`` overrides, used for this process only)."""
+        if self._point is not None:
+            return self._point
+        stored = self.store.operating_point(self.model.id)
+        fpir = self._fpir or (stored.fpir if stored else opt.DEFAULT_FPIR)
+        far = self._far or (stored.far if stored else opt.DEFAULT_FAR)
+        people = len(self.fused()[0])
+        if stored is not None and self._current(stored, fpir, far, people):
+            self._point = _from_record(stored)
+            return self._point
+        if self._fpir is None and self._far is None:
+            return self.recalibrate(fpir, far)
+        self._point = self.estimate_operating_point(fpir, far)
+        return self._point
+
+    def recalibrate(self, fpir: float = opt.DEFAULT_FPIR,
+                    far: float = opt.DEFAULT_FAR) -> opt.OperatingPoint:
+        """Estimate the operating point for these targets and store it: in force from now
+        on, for every process that shares this database."""
+        point = self.estimate_operating_point(fpir, far)
+        self.store.save_operating_point(
+            self.model.id, gallery_revision=self.index.revision, method=point.method,
+            fpir=point.fpir, far=point.far, tau_identify=point.tau_identify,
+            tau_verify=point.tau_verify, people=point.people, templates=point.templates,
+            cohort=point.cohort, pairs=point.pairs, thin=point.thin,
+            details=json.dumps({"mean": point.mean, "sd": point.sd, "notes": point.notes}))
+        self._point = point
+        return point
+
+    def _current(self, stored: Any, fpir: float, far: float, people: int) -> bool:
+        if stored.method != opt.METHOD or stored.fpir != fpir or stored.far != far:
+            return False
+        if stored.gallery_revision == self.index.revision:
+            return True
+        if stored.thin != (people < opt.MIN_PEOPLE):
+            return False
+        return abs(people - stored.people) <= RECALIBRATE_SHARE * max(stored.people, 1)
+
+    def estimate_operating_point(self, fpir: float, far: float) -> opt.OperatingPoint:
+        """Estimate thresholds from this gallery's templates and the stored cohort."""
+        _, ids, owners, vectors = self.store.gallery(self.model.id)
+        cohort = self.store.cohort_vectors(self.model.id)
+        return opt.estimate(vectors, owners, quality=self._quality(ids),
+                            cohort=cohort if len(cohort) else None, fpir=fpir, far=far,
+                            reference=self.reference(), revision=self.index.revision)
+
+    def _quality(self, ids: np.ndarray) -> np.ndarray:
+        quality = self.store.template_quality(self.model.id)
+        return np.array([quality.get(int(i), 1.0) for i in ids])
+
+    # -- keeping the index in step ----------------------------------------------------------
     def sync(self) -> None:
-        """Make the index reflect the database: load the file if it matches, else rebuild."""
+        """Make the index reflect the database: load the file if it matches, else rebuild.
+        The people's fused templates are always recomputed from the database (the source
+        of truth), so a forged index file can at most change who is considered, never a
+        distance."""
         revision, owners = self.store.owners(self.model.id)
         reason = self.index.check(revision, owners)
         if reason == "missing" and not owners:
             self.rebuild()  # a new, empty gallery: nothing to say
         elif reason is not None:
             self.rebuild(f"{self.index.path.name}: {reason}; rebuilt from the database")
+        self._stale()
 
     def rebuild(self, message: str | None = None) -> None:
         self.index.rebuild(*self.store.gallery(self.model.id))
         self.dirty = False
+        self._stale()
         if message:
             self.messages.append(message)
+
+    def _stale(self) -> None:
+        """The gallery changed: fused templates and the operating point are recomputed on
+        next use (lazily, so a batch enrolment does not redo them per person)."""
+        self._fused = None
+        self._point = None
+
+    def _refuse(self, person_id: int) -> None:
+        """Re-fuse one person's templates after their enrolment or removal (cheaper than
+        re-reading the gallery per person of a batch enrolment)."""
+        if self._fused is None:
+            return
+        ids, centroids = self._fused
+        keep = ids != person_id
+        ids, centroids = ids[keep], centroids[keep]
+        vectors, quality = self.store.person_templates(person_id, self.model.id)
+        if len(vectors):
+            _, c = opt.person_centroids(vectors, np.full(len(vectors), person_id), quality)
+            ids, centroids = np.append(ids, person_id), np.concatenate([centroids, c])
+        self._fused = (ids, centroids)
+        self._point = None
+
+    def fused(self) -> tuple[np.ndarray, np.ndarray]:
+        """(person ids, fused unit templates), read from the database on first use."""
+        if self._fused is None:
+            _, ids, owners, vectors = self.store.gallery(self.model.id)
+            self._fused = opt.person_centroids(vectors, owners, self._quality(ids))
+        return self._fused
 
     def refresh(self) -> bool:
         """Cheap check for changes by other processes (one query); resyncs when the
@@ -174,14 +294,17 @@ class Gallery:
             self._apply(before, lambda: self.index.add(
                 [i for i, _ in result.added], np.stack([v for _, v in result.added]),
                 result.person_id))
+            self._refuse(result.person_id)
         return result
 
     def remove(self, ref: str | int) -> str:
-        label, removed = self.store.remove_person(ref)
+        removed_id = self.store.resolve(ref).id
+        label, removed = self.store.remove_person(removed_id)
         before = self.index.revision
         mine = removed.get(self.model.id, [])
         if mine:
             self._apply(before, lambda: self.index.remove(mine))
+            self._refuse(removed_id)
         self.flush()
         return label
 
@@ -198,26 +321,12 @@ class Gallery:
 
     # -- questions ------------------------------------------------------------------------
     def identify(self, embedding: np.ndarray, top: int = 5) -> Identification:
-        """Who is this? Nearest people (by their closest template), best first."""
+        """Who is this? People ranked by the distance to their fused template, best first.
+        A match needs the best within tau and ahead of the runner-up by ``margin``."""
+        if top < 1:
+            raise ValueError("top must be at least 1")
         result = Identification("unknown", "empty_gallery", self.tau, self.margin)
-        n = len(self.index)
-        if n == 0:
-            return result
-        best: dict[int, float] = {}
-        k = min(n, max(64, top * 16))
-        while True:
-            dist, ids = self.index.search(embedding, k)
-            best.clear()
-            for d, t in zip(dist[0], ids[0]):
-                if t >= 0 and (p := self.index.owners.get(int(t))) is not None:
-                    best.setdefault(p, float(d))
-            if len(best) >= min(top, 2) or k >= n:
-                break
-            k = min(n, k * 4)
-        people = self.store.people_by_id(list(best))
-        ranked = sorted((d, p) for p, d in best.items() if p in people and people[p].active)
-        result.candidates = [Candidate(p, people[p].name, people[p].external_id, d)
-                             for d, p in ranked[:max(top, 2)]]
+        result.candidates = self.rank(embedding, max(top, 2))
         if not result.candidates:
             return result
         if result.candidates[0].distance > self.tau:
@@ -229,8 +338,35 @@ class Gallery:
         result.candidates = result.candidates[:top]
         return result
 
+    def rank(self, embedding: np.ndarray, top: int) -> list[Candidate]:
+        """The ``top`` nearest active people by the distance to their fused template, with
+        no decision (enrolment's duplicate check uses this: it needs no threshold)."""
+        people_ids, centroids = self.fused()
+        if len(people_ids) == 0:
+            return []
+        q = np.asarray(embedding, np.float32).reshape(1, -1)
+        q = q / max(float(np.linalg.norm(q)), 1e-12)
+        rows = self._candidate_rows(q, top, people_ids)
+        d = opt.distances(q, centroids[rows])[0]
+        order = np.argsort(d, kind="stable")
+        ranked = [(float(d[i]), int(people_ids[rows[i]])) for i in order]
+        people = self.store.people_by_id([p for _, p in ranked[:max(64, top * 4)]])
+        ranked = [(dist, p) for dist, p in ranked if p in people and people[p].active]
+        return [Candidate(p, people[p].name, people[p].external_id, dist)
+                for dist, p in ranked[:top]]
+
+    def _candidate_rows(self, q: np.ndarray, top: int, people_ids: np.ndarray) -> np.ndarray:
+        """Rows of the fused templates to score: all of them up to ``PERSON_SCAN`` people
+        (exact and cheap), else the owners of the index's nearest templates."""
+        if len(people_ids) <= PERSON_SCAN:
+            return np.arange(len(people_ids))
+        k = min(len(self.index), max(256, top * 32))
+        _, ids = self.index.search(q, k)
+        owners = {self.index.owners.get(int(t)) for t in ids[0] if t >= 0}
+        return np.flatnonzero(np.isin(people_ids, [o for o in owners if o is not None]))
+
     def verify(self, embedding: np.ndarray, ref: str | int) -> Verification:
-        """Is this the claimed person? Distance to their closest template at tau."""
+        """Is this the claimed person? Distance to their fused template at the 1:1 tau."""
         person = self.store.resolve(ref)
         vectors = self.store.person_vectors(person.id, self.model.id)
         if len(vectors) == 0:
@@ -238,14 +374,34 @@ class Gallery:
             raise ModelMismatch(
                 f"{person.label} has no templates from the loaded model {self.model.key}"
                 + (f" (only from {', '.join(others)}); run `faceid reembed`" if others else ""))
-        d = float(np.min(np.linalg.norm(vectors - np.asarray(embedding)[None], axis=1)))
-        same = d <= self.tau and person.active
+        people_ids, centroids = self.fused()
+        rows = np.flatnonzero(people_ids == person.id)
+        fused = (centroids[rows] if len(rows) else
+                 opt.person_centroids(vectors, np.zeros(len(vectors), np.int64))[1])
+        q = np.asarray(embedding, np.float32).reshape(1, -1)
+        d = float(opt.distances(q / max(float(np.linalg.norm(q)), 1e-12), fused)[0, 0])
+        tau = self.tau_verify
+        same = d <= tau and person.active
         reason = "match" if same else ("inactive" if not person.active else "above_tau")
-        return Verification(person.id, person.name, person.label, d, self.tau, same,
+        return Verification(person.id, person.name, person.label, d, tau, same,
                             float(self.fid.views.probability_same(d)), reason)
 
     def status(self) -> dict[str, Any]:
+        """The index and the operating point in force, for ``gallery status``."""
+        point = self.operating_point()
         return {"model": self.model.key, "templates": len(self.index),
+                "operating_point": {**point.to_dict(),
+                                    "tau_override": self._tau,
+                                    "fpir_override": self._fpir, "far_override": self._far},
                 "people": len(set(self.index.owners.values())), "kind": self.index.kind,
                 "revision": self.index.revision, "path": str(self.index.path),
                 "in_step": self.store.revision(self.model.id) == self.index.revision}
+
+
+def _from_record(rec: Any) -> opt.OperatingPoint:
+    details = json.loads(rec.details or "{}")
+    return opt.OperatingPoint(
+        tau_identify=rec.tau_identify, tau_verify=rec.tau_verify, fpir=rec.fpir, far=rec.far,
+        people=rec.people, templates=rec.templates, cohort=rec.cohort, pairs=rec.pairs,
+        mean=details.get("mean"), sd=details.get("sd"), thin=rec.thin, method=rec.method,
+        revision=rec.gallery_revision, notes=details.get("notes", []))

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from faceid.align import align_face
-from faceid.detect import Face, FaceDetector, Pick, pick_face
+from faceid.detect import Face, FaceDetector, Pick, pick_faces
 from faceid.encoder import Encoder
 from faceid.errors import FaceIDError
 from faceid.imageio import ImageSource, load_image
@@ -118,8 +118,20 @@ class FaceID:
         file cannot stop a batch. Decoding runs in threads; detection and encoding in
         batches. ``keep_faces`` keeps each face's chip and a loose crop (for enrolment's
         quality gate and stored face crops)."""
+        if pick is Pick.all:
+            raise ValueError("embed_images gives one face per source; use embed_faces")
+        return [r[0] for r in self.embed_faces(sources, pick, chunk=chunk, progress=progress,
+                                               times=times, keep_faces=keep_faces)]
+
+    def embed_faces(self, sources: Sequence[ImageSource], pick: Pick = Pick.all, *,
+                    chunk: int = 64, progress: Callable[[int], None] | None = None,
+                    times: StageTimes | None = None,
+                    keep_faces: bool = False) -> list[list[FaceResult]]:
+        """Embed the faces ``pick`` selects in each source (every usable face by default):
+        one list per source, holding one result per face, or a single result carrying the
+        error that stopped that source."""
         times = times or StageTimes()
-        results = [FaceResult(_name(s)) for s in sources]
+        results: list[list[FaceResult]] = [[FaceResult(_name(s))] for s in sources]
         with ThreadPoolExecutor(max_workers=2) as pool:
             for start in range(0, len(sources), chunk):
                 part = range(start, min(start + chunk, len(sources)))
@@ -128,14 +140,14 @@ class FaceID:
                     progress(len(part))
         return results
 
-    def _embed_chunk(self, sources: Sequence[ImageSource], results: list[FaceResult],
+    def _embed_chunk(self, sources: Sequence[ImageSource], results: list[list[FaceResult]],
                      part: range, pick: Pick, pool: ThreadPoolExecutor,
                      times: StageTimes, keep_faces: bool = False) -> None:
         t = time.perf_counter()
         images: dict[int, np.ndarray] = {}
         for i, outcome in zip(part, pool.map(_try_load, (sources[i] for i in part))):
             if isinstance(outcome, FaceIDError):
-                results[i].error = outcome
+                results[i][0].error = outcome
             else:
                 images[i] = outcome
         t = times.add("decode", t)
@@ -143,23 +155,25 @@ class FaceID:
         t = times.add("detect", t)
         chips, owners = [], []
         for (i, image), faces in zip(images.items(), found):
+            name = results[i][0].source
             try:
-                face = pick_face(faces, image.shape, pick, min_size=self.min_face,
-                                 name=results[i].source)
+                chosen = pick_faces(faces, image.shape, pick, min_size=self.min_face,
+                                    name=name)
             except FaceIDError as exc:
-                results[i].error = exc
+                results[i][0].error = exc
                 continue
-            results[i].face = face
-            chips.append(self.view_chips(image, face))
-            if keep_faces:
-                results[i].chip = self.chip(image, face)
-                results[i].crop = loose_crop(image, face)
-            owners.append(i)
+            results[i] = [FaceResult(name, face=face) for face in chosen]
+            for r in results[i]:
+                chips.append(self.view_chips(image, r.face))
+                if keep_faces:
+                    r.chip = self.chip(image, r.face)
+                    r.crop = loose_crop(image, r.face)
+                owners.append(r)
         t = times.add("align", t)
         if chips:
             embeddings = self.encoder.embed_views(np.stack(chips), self.views.flip)
-            for i, emb in zip(owners, embeddings):
-                results[i].embedding = emb
+            for r, emb in zip(owners, embeddings):
+                r.embedding = emb
         times.add("embed", t)
 
     def compare_embeddings(self, a: np.ndarray, b: np.ndarray) -> Comparison:

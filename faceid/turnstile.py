@@ -197,7 +197,8 @@ class Turnstile:
     def _decision(self, track: Track, t: float, verdict: str, reason: str,
                   **kw: Any) -> Decision:
         return Decision(verdict, reason, self.config.source, self._iso(t), track=track.id,
-                        tau=self.gallery.tau, model=self.gallery.model.key,
+                        tau=(self.gallery.tau_verify if self.config.claim is not None
+                             else self.gallery.tau), model=self.gallery.model.key,
                         prompts=track.data["live"].sequence if "live" in track.data else None,
                         **kw)
 

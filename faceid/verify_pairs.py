@@ -5,8 +5,6 @@ With labels, the run also reports accuracy at tau, TAR at a FAR, EER, and ROC/DE
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ from faceid import metrics
 from faceid.detect import Pick
 from faceid.pairs import Pair
 from faceid.pipeline import FaceID, FaceResult, StageTimes
+from faceid.rows import write_rows
 
 FIELDS = ("line", "img1", "img2", "label", "distance", "probability", "same", "error",
           "error_code")
@@ -89,17 +88,7 @@ def summarize(results: Sequence[PairResult], tau: float, far: float = 1e-3) -> d
 
 def write_results(results: Sequence[PairResult], path: Path) -> None:
     """CSV or JSON by extension (.json -> JSON list, anything else -> CSV)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [r.row() for r in results]
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
-        if path.suffix.lower() == ".json":
-            json.dump(rows, fh, indent=1)
-        else:
-            writer = csv.DictWriter(fh, FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-    tmp.replace(path)
+    write_rows([r.row() for r in results], FIELDS, path)
 
 
 def labelled_distances(results: Sequence[PairResult]) -> tuple[np.ndarray, np.ndarray]:
