@@ -51,6 +51,18 @@ def test_threshold_is_the_normal_quantile_of_the_best_of_n() -> None:
     assert opt.threshold(0.5, 0.1, 1e-3, 1) == pytest.approx(0.5 + 0.1 * -3.2905, abs=1e-4)
 
 
+def test_gallery_never_loosens_the_models_reference_threshold(encodings: np.ndarray) -> None:
+    # with a reference that would admit fewer strangers than the gallery's own fit, the
+    # reference caps tau; with a looser reference, the gallery's own (stricter) bound rules
+    strict_ref = opt.ReferenceImpostors(mean=0.40, sd=0.05, pairs=1100)
+    capped = opt.estimate(encodings[:40], np.arange(40), reference=strict_ref)
+    assert capped.tau_identify == pytest.approx(opt.threshold(0.40, 0.05, 1e-3, 40))
+    loose_ref = opt.ReferenceImpostors(mean=0.90, sd=0.02, pairs=1100)
+    own = opt.estimate(encodings[:40], np.arange(40), reference=loose_ref)
+    assert own.tau_identify < opt.threshold(0.90, 0.02, 1e-3, 40) - 0.1
+    assert own.tau_identify < opt.threshold(own.mean, own.sd, 1e-3, 40) + 1e-9  # the bound
+
+
 def test_fused_template_weights_photos_by_quality() -> None:
     a, b = np.eye(4, dtype=np.float32)[:2]
     ids, fused = opt.person_centroids(np.stack([a, b]), np.array([7, 7]), np.array([3.0, 1.0]))
