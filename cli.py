@@ -817,11 +817,51 @@ def events(
     _emit({"events": data}, as_json, t)
 
 
+def _home_file(home: Optional[Path], name: str) -> Optional[Path]:
+    """``<home>/name`` when that file exists (a site's own calibration), else None."""
+    from db.engine import default_home
+
+    path = (home or default_home()) / name
+    return path if path.is_file() else None
+
+
+@app.command("calibrate-liveness")
+def calibrate_liveness(
+    live: Annotated[list[Path], typer.Argument(help="Recordings of the site's own people, live at the door: videos, photos or folders.")],
+    spoof: Annotated[Optional[list[Path]], typer.Option(help="Recordings of attacks (prints, screens) at the same door: measured only, never used to set the threshold.")] = None,
+    bpcer: Annotated[float, typer.Option(callback=_check_rate, help="Share of live frames the threshold may refuse.")] = 0.05,
+    stride: Annotated[int, typer.Option(min=1, help="Score every n-th video frame.")] = 3,
+    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where to write the calibration (default: <home>/liveness.json, which `watch` then uses).")] = None,
+    home: HomeOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Set the passive-liveness threshold for this door from its own live footage, for a
+    target BPCER (live frames refused); attack recordings, if given, are measured at it.
+
+    Example: faceid calibrate-liveness door-staff/*.mp4 --spoof door-attacks/ --bpcer 0.05
+    """
+    from db.engine import default_home
+    from faceid.liveness_calibrate import calibrate_passive, write_calibration
+
+    path = out_file or (home or default_home()) / "liveness.json"
+    with _progress(0, "frames") as bar:
+        doc = calibrate_passive(live, spoof or [], bpcer=bpcer, stride=stride,
+                                progress=bar.update)
+    write_calibration(doc, path)
+    doc["written"] = str(path)
+    summary = {"threshold": doc["threshold"], "live_frames": doc["live"]["frames"],
+               "bpcer": doc["live"]["bpcer"], "live_skipped": doc["live"]["skipped"],
+               **({"spoof_frames": doc["spoof"]["frames"], "apcer": doc["spoof"]["apcer"]}
+                  if "spoof" in doc else {}), "written": str(path)}
+    _emit(doc, as_json, _kv_table("passive liveness calibration", summary))
+
+
 @app.command()
 def watch(
     source: Annotated[str, typer.Option(help="Camera index (0), video file, RTSP/HTTP URL, or a folder of frames.")],
     claim: Annotated[Optional[str], typer.Option(help="1:1 mode: the person the badge or PIN names (id, external id or name).")] = None,
-    challenge: Annotated[bool, typer.Option(help="Active liveness: ask for a random sequence of head turns / nods (needs a display for the prompts); stops the screen and print attacks the passive check misses.")] = False,
+    challenge: Annotated[bool, typer.Option(help="Active liveness as well: ask for a random sequence of head turns / nods (needs a display for the prompts).")] = False,
+    passive: Annotated[bool, typer.Option(help="Passive liveness (MiniFASNet on every frame, averaged over the track); --no-passive falls back to the motion check alone.")] = True,
+    liveness_calibration: Annotated[Optional[Path], typer.Option(help="The site's passive-liveness threshold from `faceid calibrate-liveness` (default: <home>/liveness.json when it exists, else the shipped one).")] = None,
     liveness_model: Annotated[Optional[Path], typer.Option(help="A CNN liveness model from `faceid train-liveness`.")] = None,
     show: Annotated[bool, typer.Option(help="Open a window with boxes, names, distances and the liveness state.")] = False,
     record: Annotated[Optional[Path], typer.Option(help="Write the annotated video to this file (.mp4 or .avi).")] = None,
@@ -859,7 +899,11 @@ def watch(
         actuators.append(CommandActuator(on_grant, on_deny))
     if webhook:
         actuators.append(WebhookActuator(webhook))
-    gate = LivenessGate(motion=True, challenge=challenge, cnn_model=liveness_model)
+    from faceid.liveness import PassiveCheck
+
+    site_file = liveness_calibration or _home_file(home, "liveness.json")
+    gate = LivenessGate(motion=True, challenge=challenge, cnn_model=liveness_model,
+                        passive=PassiveCheck.load(site_file) if passive else None)
     cfg = WatchConfig(source=source, claim=claim, min_face=min_face, timeout_s=timeout,
                       snapshots=snapshots, snapshot_days=snapshot_days)
     door = Turnstile(gallery, cfg, gate, actuators)

@@ -2,7 +2,9 @@
 face, and the time from first sight of an enrolled live person to the grant (in video
 seconds), on the real head-pose clips (each person enrolled from the clip's first frame,
 which is then not fed; frames letterboxed to 640x480) and on the 640x480 ASL clips (one
-person, small faces, nobody enrolled: every pass ends in a deny).
+person, small faces, nobody enrolled: every pass ends in a deny). Each clip runs through the
+shipped gate (passive MiniFASNet, motion as evidence) and through the motion-only gate
+that shipped before it, for comparison.
 
     .venv/bin/python -m bench.watch --datasets ../shared/datasets [--json out.json]
 """
@@ -22,7 +24,7 @@ import numpy as np
 from db.store import Store
 from faceid.enroll import enroll_images
 from faceid.gallery import Gallery
-from faceid.liveness import LivenessGate
+from faceid.liveness import LivenessGate, PassiveCheck
 from faceid.pipeline import FaceID
 from faceid.turnstile import Turnstile, WatchConfig
 from faceid.video import FrameSource
@@ -39,14 +41,14 @@ def letterbox(frame: np.ndarray, size: tuple[int, int] = (640, 480)) -> np.ndarr
     return out
 
 
-def run_clip(fid: FaceID, clip: Path, enrol: bool) -> dict:
+def run_clip(fid: FaceID, clip: Path, enrol: bool, gate: LivenessGate) -> dict:
     frames = [(i, t, letterbox(f)) for i, t, f in FrameSource(str(clip))]
     with tempfile.TemporaryDirectory() as tmp:
         g = Gallery(Store(f"sqlite:///{tmp}/b.db"), fid, Path(tmp))
         if enrol:
             enroll_images(g, clip.stem, [frames[0][2]])
             frames = frames[1:]
-        door = Turnstile(g, WatchConfig(source=str(clip)), LivenessGate())
+        door = Turnstile(g, WatchConfig(source=str(clip)), gate)
         stages: dict[str, float] = {}
         first_seen = None
         decided = None
@@ -79,14 +81,20 @@ def main() -> None:
     fid.embed_images([np.zeros((64, 64, 3), np.uint8)])  # load the models before timing
     rows = []
     print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-    for clip in sorted((a.datasets / "videos" / "preview").glob("head-pose-*.gif")):
-        rows.append(run_clip(fid, clip, enrol="female-and-male" not in clip.name))
-        print(json.dumps(rows[-1]), flush=True)
-    for clip in sorted((a.datasets / "videos" / "asl_gestures").glob("*.mkv"))[:5]:
-        rows.append(run_clip(fid, clip, enrol=False))
-        print(json.dumps(rows[-1]), flush=True)
-    fps = [r["fps"] for r in rows]
-    print(f"median fps {np.median(fps):.1f} (min {min(fps):.1f}) over {len(rows)} clips")
+    gates = {"passive": lambda: LivenessGate(passive=PassiveCheck.load()),
+             "motion_only": LivenessGate}
+    clips = [(c, "female-and-male" not in c.name) for c in
+             sorted((a.datasets / "videos" / "preview").glob("head-pose-*.gif"))]
+    clips += [(c, False) for c in
+              sorted((a.datasets / "videos" / "asl_gestures").glob("*.mkv"))[:5]]
+    for clip, enrol in clips:
+        for name, make in gates.items():
+            rows.append({"gate": name, **run_clip(fid, clip, enrol, make())})
+            print(json.dumps(rows[-1]), flush=True)
+    for name in gates:
+        fps = [r["fps"] for r in rows if r["gate"] == name]
+        print(f"{name}: median fps {np.median(fps):.1f} (min {min(fps):.1f}) over "
+              f"{len(fps)} clips")
     if a.json:
         a.json.write_text(json.dumps(rows, indent=2))
 

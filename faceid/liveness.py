@@ -16,6 +16,11 @@ camera loop can enable separately and a gate that fuses them (fail closed: only
 * :class:`ChallengeLiveness` -- active. A random sequence of prompts (turn left, turn right,
   nod), each checked against the landmark head pose (:func:`faceid.quality.head_pose`) within
   a timeout.
+* :class:`PassiveCheck` -- passive texture: MiniFASNet V2 + V1SE (``faceid/antispoof.py``) on
+  every usable frame of the track, averaged; its threshold comes from the shipped model file
+  (chosen on pad-dev, people-disjoint) or from a site's own ``faceid calibrate-liveness``
+  file. With it, motion is evidence, not a requirement: a track that jumps (a slideshow)
+  is refused, a still head is not.
 * :class:`CnnLiveness` -- an optional classifier (``faceid/nn/liveness_net.py``) trained on a
   site's own live and spoof photos with ``faceid train-liveness``.
 
@@ -356,6 +361,76 @@ def face_crop(frame_rgb: np.ndarray, box: tuple[float, ...], size: int, context:
                           borderMode=cv2.BORDER_REPLICATE)
 
 
+PASSIVE_FORMAT = "faceid-passive-liveness/1"
+PASSIVE_MIN_FRAMES = 3   # frames averaged before the passive check decides
+PASSIVE_MIN_FACE = 60    # px: below this the texture is too coarse to judge
+PASSIVE_BRIGHTNESS = (40, 220)  # mean grey level of the face box a frame must lie within
+SHIPPED_POINT = "operating_point.json"  # beside the MiniFASNet weights: bench.liveness_pad
+
+
+class PassiveCheck:
+    """The passive part of the gate: P(live) of each usable frame, averaged over the track,
+    against a threshold. A frame whose face is too small, too dark or overexposed is not
+    scored, and the reason is kept, so a door can say ``low_quality`` (with why) instead of
+    a silent ``not_live``."""
+
+    def __init__(self, threshold: float, box_map: Any = None, *,
+                 min_frames: int = PASSIVE_MIN_FRAMES, source: str = "",
+                 model_dir: str | Path | None = None) -> None:
+        from faceid.antispoof import IDENTITY, PassiveLiveness
+
+        self.threshold = float(threshold)
+        self.scorer = PassiveLiveness(model_dir, box_map=box_map or IDENTITY)
+        self.min_frames = min_frames
+        self.source = source
+
+    @classmethod
+    def load(cls, calibration: str | Path | None = None) -> PassiveCheck:
+        """The shipped operating point, or a site's calibration file (``faceid
+        calibrate-liveness``). The weights are loaded (and checked) now, so a door with a
+        missing or damaged model refuses to start instead of running without liveness."""
+        from faceid.antispoof import MODEL_DIR, BoxMap
+
+        source = Path(calibration) if calibration is not None else MODEL_DIR / SHIPPED_POINT
+        point = read_json_document(source, PASSIVE_FORMAT, LivenessModelError,
+                                   "liveness calibration")
+        try:
+            check = cls(float(point["threshold"]), BoxMap(**point["box_map"]),
+                        source=str(source))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LivenessModelError(f"{source}: no usable liveness threshold ({exc})") from None
+        _ = check.scorer.networks  # load and verify now
+        return check
+
+    def usable(self, frame_rgb: np.ndarray, face: Face) -> str | None:
+        """None when the frame can be judged, else why not (``small_face``, ``dark_face``,
+        ``overexposed_face``)."""
+        if face.size < PASSIVE_MIN_FACE:
+            return "small_face"
+        x1, y1, x2, y2 = (int(round(v)) for v in face.box)
+        h, w = frame_rgb.shape[:2]
+        patch = frame_rgb[max(0, y1):min(h, y2), max(0, x1):min(w, x2)]
+        level = float(patch.mean()) if patch.size else 0.0
+        if level < PASSIVE_BRIGHTNESS[0]:
+            return "dark_face"
+        if level > PASSIVE_BRIGHTNESS[1]:
+            return "overexposed_face"
+        return None
+
+    def result(self, scores: list[float], unusable: str | None) -> LivenessResult:
+        n = len(scores)
+        mean = float(np.mean(scores)) if n else 0.0
+        details = {"frames": n, "p_live": round(mean, 4), "threshold": self.threshold}
+        if n < self.min_frames:
+            reason = f"quality:{unusable}" if unusable else "pending"
+            return LivenessResult(0.0, None, reason, details)
+        live = mean >= self.threshold
+        odds = mean / max(1e-9, 1 - mean)
+        thr_odds = self.threshold / max(1e-9, 1 - self.threshold)
+        return LivenessResult(ratio_score(odds, thr_odds), live,
+                              "live" if live else "passive_spoof", details)
+
+
 class CnnLiveness:
     """An optional CNN classifier (``faceid/nn/liveness_net.py``, built on the shared blocks)
     loaded from a model file written by ``faceid train-liveness``: a JSON document
@@ -429,9 +504,11 @@ class LivenessGate:
                  cnn_model: str | Path | None = None, threshold: float = GATE_THRESHOLD,
                  challenge_prompts: list[str] | None = None, challenge_timeout_s: float = 6.0,
                  rng: random.Random | None = None, challenge_n: int = 2,
-                 cnn_min_frames: int = 3) -> None:
-        if not (motion or challenge or cnn_model):
-            raise ValueError("a liveness gate needs at least one part (motion, challenge, cnn)")
+                 cnn_min_frames: int = 3, passive: PassiveCheck | None = None) -> None:
+        if not (motion or challenge or cnn_model or passive):
+            raise ValueError("a liveness gate needs at least one part "
+                             "(passive, motion, challenge, cnn)")
+        self.passive = passive
         self.motion = motion
         self.challenge = challenge
         self.cnn = CnnLiveness.load(cnn_model) if cnn_model else None
@@ -457,9 +534,16 @@ class TrackLiveness:
                                             gate.challenge_timeout_s, gate.rng)
                           if gate.challenge else None)
         self.cnn_scores: list[float] = []
+        self.passive_scores: list[float] = []
+        self.passive_unusable: str | None = None
 
     def update(self, frame_rgb: np.ndarray, face: Face, t: float) -> None:
         """Feed one frame in which this person's face was seen (t in seconds)."""
+        passive = self.gate.passive
+        if passive is not None:
+            self.passive_unusable = passive.usable(frame_rgb, face)
+            if self.passive_unusable is None:
+                self.passive_scores.append(passive.scorer.score(frame_rgb, face.box))
         if self.motion is not None:
             self.motion.update(frame_rgb, face, t)
         if self.challenge is not None:
@@ -494,8 +578,15 @@ class TrackLiveness:
 
     def result(self) -> LivenessResult:
         parts: dict[str, LivenessResult] = {}
+        if self.gate.passive is not None:
+            parts["passive"] = self.gate.passive.result(self.passive_scores,
+                                                        self.passive_unusable)
         if self.motion is not None:
-            parts["motion"] = self.motion.result()
+            motion = self.motion.result()
+            if self.gate.passive is not None and motion.reason != "track_jump":
+                # evidence, not a requirement: only a jumping track (a slideshow) vetoes
+                motion = LivenessResult(1.0, True, "evidence", motion.details)
+            parts["motion"] = motion
         if self.challenge is not None:
             parts["challenge"] = self.challenge.result()
         if self.gate.cnn is not None:

@@ -172,7 +172,10 @@ class Turnstile:
         if challenge_running:
             return None
         if live.live is not True:
-            return self._decision(track, t, "deny", "not_live", liveness=live.score,
+            # a face the passive check could not judge (too small, too dark) is a quality
+            # problem the person can fix, not an attack
+            why = "low_quality" if live.reason.startswith("quality:") else "not_live"
+            return self._decision(track, t, "deny", why, liveness=live.score,
                                   details=live.reason, **_fields(match)) if expired else None
         last = self.recent_grants.get(match["person_id"])
         if last is not None and t - last < self.config.cooldown_s:
