@@ -195,10 +195,13 @@ def estimate(vectors: np.ndarray, owners: np.ndarray, *, reference: ReferenceImp
     ``people`` is the number of people a stranger is compared with (default: the distinct
     owners; the active ones in use)."""
     fpir, far = validate_rate("FPIR", fpir), validate_rate("FAR", far)
-    vectors = np.asarray(vectors, np.float32).reshape(len(owners), -1)
     owners = np.asarray(owners, np.int64)
-    cohort = (np.zeros((0, vectors.shape[1]), np.float32) if cohort is None
-              else np.asarray(cohort, np.float32).reshape(-1, vectors.shape[1]))
+    vectors = np.asarray(vectors, np.float32)
+    dim = vectors.shape[-1] if vectors.size else (
+        np.asarray(cohort).shape[-1] if cohort is not None and np.size(cohort) else 1)
+    vectors = vectors.reshape(len(owners), dim)  # an empty gallery is (0, dim), not (0, 0)
+    cohort = (np.zeros((0, dim), np.float32) if cohort is None
+              else np.asarray(cohort, np.float32).reshape(-1, dim))
     ids, centroids = person_centroids(vectors, owners, quality)
     n_people = len(ids) if people is None else int(people)
     rng = np.random.default_rng(seed)

@@ -121,6 +121,15 @@ def test_tiny_gallery_is_strict_and_says_so(db_url: str, fid, encodings: np.ndar
     assert gallery.status()["operating_point"]["thin"]
 
 
+def test_empty_gallery_answers_unknown_at_the_strict_threshold(db_url: str, fid,
+                                                               encodings: np.ndarray,
+                                                               tmp_path: Path) -> None:
+    gallery = Gallery(Store(db_url), fid, tmp_path / "index")
+    found = gallery.identify(encodings[0])
+    assert found.decision == "unknown" and found.reason == "empty_gallery"
+    assert gallery.operating_point().thin and gallery.operating_point().people == 0
+
+
 def test_fpir_override_is_used_but_not_stored(db_url: str, fid, encodings: np.ndarray,
                                               tmp_path: Path) -> None:
     gallery = Gallery(Store(db_url), fid, tmp_path / "index")
