@@ -427,8 +427,10 @@ class PassiveCheck:
         live = mean >= self.threshold
         odds = mean / max(1e-9, 1 - mean)
         thr_odds = self.threshold / max(1e-9, 1 - self.threshold)
-        return LivenessResult(ratio_score(odds, thr_odds), live,
-                              "live" if live else "passive_spoof", details)
+        # below the threshold stays undecided: the running mean may still rise with better
+        # frames, and the door denies at its own timeout (fail closed) if it never does
+        return LivenessResult(ratio_score(odds, thr_odds), True if live else None,
+                              "live" if live else "passive_low", details)
 
 
 class CnnLiveness:
