@@ -20,7 +20,7 @@ from db.index import ANN_THRESHOLD, GalleryIndex
 from db.schema import ModelRecord
 from db.store import Enrolment, NewTemplate, Store
 from faceid import operating_point as opt
-from faceid.errors import ModelMismatch
+from faceid.errors import ModelError, ModelMismatch
 from faceid.modelfile import weights_path
 from faceid.pipeline import FaceID
 
@@ -153,9 +153,9 @@ class Gallery:
         for galleries too small to measure."""
         cal = self.fid.views.calibration
         if "impostor_mean" not in cal:
-            raise ModelMismatch(
-                f"model {self.fid.info.name} ({self.fid.views_name}) has no impostor fit; "
-                "run `faceid calibrate PAIRS --write MODEL.json` to add one")
+            raise ModelError(
+                f"model {self.fid.info.name} ({self.fid.views_name}) has no impostor fit to "
+                "set thresholds from; run `faceid calibrate PAIRS --write MODEL.json`")
         return opt.ReferenceImpostors(cal["impostor_mean"], cal["impostor_sd"],
                                       cal["impostor_pairs"], cal.get("data", ""))
 
