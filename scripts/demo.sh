@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults (SQLite in a demo data directory, the bundled model):
 # enrol five LFW people from one photo each, identify a held-out photo of one of them and a
-# stranger, verify one claim, then verify 40 labelled LFW pairs in bulk.
+# stranger, verify one claim (at the strict thresholds of a gallery too small to estimate its
+# own), then verify 40 labelled LFW pairs in bulk.
 #   scripts/demo.sh [LFW_DIR]      (default ../shared/datasets/lfw)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,8 @@ for p in Colin_Powell Tony_Blair Serena_Williams Hugo_Chavez Jean_Chretien; do
 done
 faceid=.venv/bin/faceid
 $faceid enroll-dir "$FACEID_HOME/people"
+echo "--- the gallery's operating point (5 people: too few to estimate, the strict thresholds):"
+$faceid gallery status
 echo "--- identify a held-out photo of Serena Williams:"
 $faceid identify "$img/Serena_Williams/Serena_Williams_0002.jpg" || true
 echo "--- identify a stranger (not enrolled):"
