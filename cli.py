@@ -317,6 +317,7 @@ def _check_margin(value: Optional[float]) -> Optional[float]:
 TauOpt = Annotated[Optional[float], typer.Option(callback=_check_tau, help="A fixed distance threshold instead of the gallery's operating point (see `faceid gallery status`).")]
 FpirOpt = Annotated[Optional[float], typer.Option(callback=_check_rate, help="Target false-positive identification rate for 1:K (default: the gallery's stored target, 1e-3); the threshold is estimated for it from the gallery.")]
 FarOpt = Annotated[Optional[float], typer.Option(callback=_check_rate, help="Target false-accept rate for 1:1 claims (default: the gallery's stored target, 1e-3).")]
+LivenessOpt = Annotated[bool, typer.Option("--liveness", help="Refuse faces the passive liveness check (MiniFASNet, the site's calibration when <home>/liveness.json exists) does not find live in the still photo.")]
 MarginOpt = Annotated[Optional[float], typer.Option(callback=_check_margin, help="Required lead of the best person over the runner-up (default 0.02).")]
 DbOpt = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL or SQLite file; default <home>/faceid.db.", envvar="FACEID_DB")]
 
@@ -541,7 +542,7 @@ def verify(
     claim: Annotated[str, typer.Option("--as", help="Who they claim to be: id, external id or exact name.")],
     home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
     pick: Annotated[Pick, typer.Option(help="Which face when the photo has several.")] = Pick.one,
-    tau: TauOpt = None, far: FarOpt = None,
+    tau: TauOpt = None, far: FarOpt = None, liveness: LivenessOpt = False,
     min_face: MinFaceOpt = 40.0, as_json: JsonOpt = False,
 ) -> None:
     """1:1: is the face in IMAGE the claimed person? Distance to their fused template (all
@@ -555,8 +556,16 @@ def verify(
         raise typer.BadParameter("verify compares one face; use one, largest or center",
                                  param_hint="--pick")
     gallery = _gallery(home, db, model, views, min_face, tau, far=far)
-    v = gallery.verify(gallery.fid.embed_image(image, pick).embedding, claim)
+    check = _still_check(home) if liveness else None
+    res = gallery.fid.embed_image(image, pick)
+    v = gallery.verify(res.embedding, claim)
     _say_operating_point(gallery)
+    if check is not None:
+        from faceid.imageio import load_image
+
+        live = check.judge_still(load_image(image), res.face)
+        if not live.live:
+            v.same, v.reason = False, live.reason
     _record(gallery, f"cli:{image}", "match" if v.same else "no_match", v.reason, v.tau,
             v.person_id, v.name, v.distance, details={"claim": claim})
     if not as_json:
@@ -572,7 +581,7 @@ def identify(
     images: Annotated[list[Path], typer.Argument(help="Photos, or folders of photos (searched recursively).")],
     top: Annotated[int, typer.Option(min=1, help="How many candidates to list (one photo).")] = 5,
     margin: MarginOpt = None,
-    tau: TauOpt = None, fpir: FpirOpt = None,
+    tau: TauOpt = None, fpir: FpirOpt = None, liveness: LivenessOpt = False,
     out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write one row per face to this file: .csv or .json (batch mode).")] = None,
     home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
     min_face: MinFaceOpt = 40.0, as_json: JsonOpt = False,
@@ -598,10 +607,11 @@ def identify(
     gallery.require_same_model()
     if margin is not None:
         gallery.margin = margin
+    check = _still_check(home) if liveness else None
     if not batch:
-        _identify_one(gallery, files[0], top, as_json)
+        _identify_one(gallery, files[0], top, as_json, check)
     with _progress(len(files), "identifying") as bar:
-        rows = identify_files(gallery, files, top=top, progress=bar.update)
+        rows = identify_files(gallery, files, top=top, progress=bar.update, liveness=check)
     _say_operating_point(gallery)
     for r in rows:
         _record(gallery, f"cli:{r.path}", r.decision or "error", r.reason or "error",
@@ -632,15 +642,38 @@ def identify(
                                                       else ""), highlight=False)
 
 
-def _identify_one(gallery, image: Path, top: int, as_json: bool) -> None:  # noqa: ANN001
-    """One photo: every face with its candidates; exits 0 when someone was identified."""
+def _still_check(home: Optional[Path]):  # noqa: ANN202
+    """The passive liveness check for still photos (the site's calibration if present)."""
+    from faceid.liveness import PassiveCheck
+
+    return PassiveCheck.load(_home_file(home, "liveness.json"))
+
+
+def _identify_one(gallery, image: Path, top: int, as_json: bool,  # noqa: ANN001
+                  check=None) -> None:  # noqa: ANN001
+    """One photo: every face with its candidates; exits 0 when someone was identified.
+    With a liveness ``check``, a face not found live is refused and never matched."""
     from faceid.detect import Pick
+    from faceid.imageio import load_image
 
     results = gallery.fid.embed_faces([image], Pick.all)[0]
     if results[0].error is not None:
         raise results[0].error
+    photo = load_image(image) if check is not None else None
     faces = []
     for k, res in enumerate(sorted(results, key=lambda r: r.face.box[0]), 1):
+        live = check.judge_still(photo, res.face) if check is not None else None
+        if live is not None and not live.live:
+            decision, _, why = live.reason.partition(":")
+            _record(gallery, f"cli:{image}", decision, why or decision, gallery.tau,
+                    details={"face": k, "liveness": live.to_dict()})
+            faces.append({"face": k, "box": [round(v, 1) for v in res.face.box],
+                          "decision": decision, "reason": why or decision,
+                          "liveness": live.to_dict()})
+            if not as_json:
+                out.print(f"{'face %d: ' % k if len(results) > 1 else ''}[yellow]refused"
+                          f"[/yellow] ({live.reason}, P(live) {live.details['p_live']:.3f})")
+            continue
         r = gallery.identify(res.embedding, top)
         best = r.candidates[0] if r.candidates else None
         _record(gallery, f"cli:{image}", r.decision, r.reason, r.tau,

@@ -13,6 +13,8 @@ from typing import Any
 from faceid.detect import Pick
 from faceid.enroll import IMAGE_SUFFIXES
 from faceid.gallery import Gallery
+from faceid.imageio import load_image
+from faceid.liveness import PassiveCheck
 
 FIELDS = ("path", "face", "box", "decision", "reason", "person_id", "name", "external_id",
           "distance", "margin", "tau", "error", "error_code")
@@ -25,7 +27,7 @@ class FaceRow:
     path: str
     face: int | None = None
     box: list[float] | None = None
-    decision: str | None = None  # "match" | "unknown"; None for an error row
+    decision: str | None = None  # "match" | "unknown" | "not_live" | "low_quality"; None: error
     reason: str | None = None
     person_id: int | None = None
     name: str | None = None
@@ -60,8 +62,11 @@ def expand(paths: Iterable[Path]) -> list[Path]:
 
 
 def identify_files(gallery: Gallery, files: Sequence[Path], *, top: int = 1,
-                   progress: Callable[[int], None] | None = None) -> list[FaceRow]:
-    """Identify every usable face in each file; rows in file order, faces left to right."""
+                   progress: Callable[[int], None] | None = None,
+                   liveness: PassiveCheck | None = None) -> list[FaceRow]:
+    """Identify every usable face in each file; rows in file order, faces left to right.
+    With ``liveness``, a face the passive check does not find live is never matched: its
+    row's decision is "not_live" (or "low_quality") with the reason."""
     rows: list[FaceRow] = []
     results = gallery.fid.embed_faces(list(files), Pick.all, progress=progress)
     for path, faces in zip(files, results):
@@ -70,12 +75,21 @@ def identify_files(gallery: Gallery, files: Sequence[Path], *, top: int = 1,
                                 error_code=faces[0].error.exit_code))
             continue
         faces = sorted(faces, key=lambda r: r.face.box[0])
+        image = load_image(path) if liveness is not None else None
         for k, r in enumerate(faces, 1):
+            box = [round(v, 1) for v in r.face.box]
+            if liveness is not None:
+                live = liveness.judge_still(image, r.face)
+                if not live.live:
+                    decision, _, why = live.reason.partition(":")
+                    rows.append(FaceRow(str(path), k, box, decision, why or decision,
+                                        tau=round(gallery.tau, 6)))
+                    continue
             ident = gallery.identify(r.embedding, top=max(top, 2))
             best = ident.candidates[0] if ident.candidates else None
             who = ident.person  # an unknown face is never labelled with an enrolled name
             rows.append(FaceRow(
-                str(path), k, [round(v, 1) for v in r.face.box], ident.decision,
+                str(path), k, box, ident.decision,
                 ident.reason, who and who.person_id, who and who.name,
                 who and who.external_id, best and round(best.distance, 6),
                 None if ident.margin is None else round(ident.margin, 6),

@@ -434,6 +434,19 @@ class PassiveCheck:
         return LivenessResult(ratio_score(odds, thr_odds), True if live else None,
                               "live" if live else "passive_low", details)
 
+    def judge_still(self, image_rgb: np.ndarray, face: Face) -> LivenessResult:
+        """A still photo (``verify`` / ``identify --liveness``): one frame decides, and
+        there is no later frame to wait for, so anything but live is final: ``live`` is
+        True or False, ``reason`` "live", "not_live" or "low_quality:<why>"."""
+        why = self.usable(image_rgb, face)
+        scores = [] if why else [self.scorer.score(image_rgb, face.box)]
+        mean = float(scores[0]) if scores else 0.0
+        details = {"frames": len(scores), "p_live": round(mean, 4), "threshold": self.threshold}
+        if why:
+            return LivenessResult(0.0, False, f"low_quality:{why}", details)
+        live = mean >= self.threshold
+        return LivenessResult(mean, live, "live" if live else "not_live", details)
+
 
 class CnnLiveness:
     """An optional CNN classifier (``faceid/nn/liveness_net.py``, built on the shared blocks)

@@ -91,3 +91,24 @@ def test_still_enrolled_person_is_granted_by_the_passive_gate(fid, tmp_path: Pat
     before = motion_only.run((i, i / 15, f) for i, f in enumerate(still))
     # the motion-only gate that shipped before wanted the head to move
     assert [(d.decision, d.reason) for d in before] == [("deny", "not_live")]
+
+
+def test_still_photo_liveness_from_the_command_line(tmp_path: Path) -> None:
+    from tests.test_gallery_cli import as_json, faceid
+
+    home = tmp_path / "home"
+    assert faceid(home, "enroll", "Sample Person", SAMPLES / "image_T1.jpg").returncode == 0
+    p = faceid(home, "identify", SAMPLES / "image_T1.jpg", "--liveness", "--json")
+    assert p.returncode == 0 and as_json(p)["decision"] == "match", p.stdout + p.stderr
+    for name in ("image_F1.jpg", "image_F2.jpg"):  # a print, a screen
+        p = faceid(home, "identify", SAMPLES / name, "--liveness", "--json")
+        assert p.returncode == 1 and as_json(p)["decision"] == "not_live", p.stdout
+        p = faceid(home, "verify", SAMPLES / name, "--as", "Sample Person", "--liveness",
+                   "--json", "--tau", "1.9")  # a tau that accepts anyone: liveness decides
+        assert p.returncode == 1 and as_json(p)["reason"] == "not_live", p.stdout
+    rows = tmp_path / "rows.csv"
+    p = faceid(home, "identify", SAMPLES, "--liveness", "--out", rows)
+    assert p.returncode == 0, p.stderr
+    text = rows.read_text()
+    assert "image_F1.jpg,1" in text and ",not_live,not_live," in text
+    assert "image_T1.jpg,1" in text and ",match,match," in text
