@@ -24,6 +24,8 @@ from typing import Any
 import faiss
 import numpy as np
 
+from faceid.atomic import replacing
+
 FORMAT = "faceid-index/1"
 ANN_THRESHOLD = int(os.environ.get("FACEID_ANN_THRESHOLD", 50_000))
 DEFAULT_NPROBE = 48
@@ -83,14 +85,10 @@ def id_checksum(ids: Any) -> int:
 def write_index_file(path: Path, index: faiss.Index, meta: dict[str, Any]) -> None:
     """Write index + metadata to one file, replaced atomically (a crash leaves the old
     file or the new one, never half of one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
+    with replacing(path, "wb", private=True) as fh, \
+            zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as z:
         z.writestr("meta.json", json.dumps(meta))
         z.writestr("index.faiss", faiss.serialize_index(index).tobytes())
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_index_file(path: Path) -> tuple[faiss.Index, dict[str, Any]]:

@@ -12,7 +12,6 @@ site can apply to its own data without tuning to pass its attacks.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from faceid.atomic import write_text
 from faceid.detect import FaceDetector
 from faceid.enroll import IMAGE_SUFFIXES
 from faceid.errors import InputError, LivenessDataError
@@ -98,7 +98,4 @@ def calibrate_passive(live: Sequence[Path], spoof: Sequence[Path] = (), *,
 
 def write_calibration(doc: dict[str, Any], path: Path) -> None:
     """Write the calibration file atomically (a door reading it never sees half of it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    tmp.replace(path)
+    write_text(path, json.dumps(doc, indent=2) + "\n")

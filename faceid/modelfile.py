@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from faceid.atomic import write_text
 from faceid.errors import FaceIDError, ModelError
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "dlib_resnet_v1.json"
@@ -140,10 +141,7 @@ def load_model_info(path: str | Path | None = None) -> ModelInfo:
 
 def save_model_info(info: ModelInfo, path: str | Path) -> None:
     """Write ``info`` as JSON, atomically (a crash never leaves half a model file)."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(info.to_json(), indent=2) + "\n")
-    tmp.replace(path)
+    write_text(Path(path), json.dumps(info.to_json(), indent=2) + "\n")
 
 
 def weights_path(info: ModelInfo) -> Path:
