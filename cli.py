@@ -11,6 +11,7 @@ import os
 import random
 import sys
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from faceid.detect import Pick
-from faceid.errors import FaceIDError
+from faceid.errors import Cancelled, FaceIDError, UsageError
 
 INTERNAL_ERROR = 70
 out = Console()
@@ -286,6 +287,8 @@ gallery_app = typer.Typer(help="The gallery's operating point: the thresholds it
 app.add_typer(people_app, name="people")
 app.add_typer(index_app, name="index")
 app.add_typer(gallery_app, name="gallery")
+audit_app = typer.Typer(help="The audit trail's integrity.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Data directory (database, index); default $FACEID_HOME or ~/.local/share/faceid.", envvar="FACEID_HOME")]
 
@@ -319,25 +322,28 @@ FpirOpt = Annotated[Optional[float], typer.Option(callback=_check_rate, help="Ta
 FarOpt = Annotated[Optional[float], typer.Option(callback=_check_rate, help="Target false-accept rate for 1:1 claims (default: the gallery's stored target, 1e-3).")]
 LivenessOpt = Annotated[bool, typer.Option("--liveness", help="Refuse faces the passive liveness check (MiniFASNet, the site's calibration when <home>/liveness.json exists) does not find live in the still photo.")]
 MarginOpt = Annotated[Optional[float], typer.Option(callback=_check_margin, help="Required lead of the best person over the runner-up (default 0.02).")]
+PERSON_HELP = "Who: #ID (internal id), badge:ID (external id) or the name; a bare value that names two people is refused."
 DbOpt = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL or SQLite file; default <home>/faceid.db.", envvar="FACEID_DB")]
 
 
-def _store(home: Optional[Path], db: Optional[str]):  # noqa: ANN202
+def _store(home: Optional[Path], db: Optional[str], create: bool = False):  # noqa: ANN202
+    """The store at ``--home`` / ``--db``; only enrolment creates one (``create``): a
+    mistyped home must fail, not answer "unknown" from an empty gallery."""
     from db.engine import default_home, resolve_url, timeout_from_env
     from db.store import Store
 
     home = home or default_home()
-    return home, Store(resolve_url(home, db), timeout=timeout_from_env())
+    return home, Store(resolve_url(home, db), timeout=timeout_from_env(), create=create)
 
 
 def _gallery(home: Optional[Path], db: Optional[str], model: Optional[str],
              views: Optional[str] = None, min_face: float = 40.0,
              tau: Optional[float] = None, fpir: Optional[float] = None,
-             far: Optional[float] = None):  # noqa: ANN202
+             far: Optional[float] = None, create: bool = False):  # noqa: ANN202
     """Open store + index for the model; say on stderr what was repaired."""
     from faceid.gallery import Gallery
 
-    home, store = _store(home, db)
+    home, store = _store(home, db, create)
     gallery = Gallery(store, _fid(model, views, min_face), home / "index", tau=tau,
                       fpir=fpir, far=far)
     for message in gallery.messages:
@@ -393,7 +399,7 @@ def enroll(
 
     if bool(images) == bool(source):
         raise InputError("give either photos or --source (a camera, video or stream)")
-    gallery = _gallery(home, db, model, views, min_face)
+    gallery = _gallery(home, db, model, views, min_face, create=True)
     gallery.require_same_model()
     kw = {"external_id": external_id, "new": new}
     if source:
@@ -409,6 +415,24 @@ def enroll(
         out.print(f"{verb} {rep.label}: {rep.added} template(s) added"
                   + (f", {rep.already} already enrolled" if rep.already else ""))
     _emit(rep.to_dict(), as_json)
+
+
+@app.command()
+def init(home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Create an empty gallery (database, schema) at --home / --db, or bring an existing one
+    to this version's schema. Commands that only read a gallery refuse a missing one.
+
+    Example: faceid init --home /var/lib/faceid
+    """
+    from db.engine import safe_url
+
+    _, store = _store(home, db, create=True)
+    people = len(store.people())
+    if not as_json:
+        out.print(f"gallery ready at {safe_url(store.url)} (schema {store.schema_revision}, "
+                  f"{people} people)", highlight=False)
+    _emit({"db": safe_url(store.url), "schema": store.schema_revision, "people": people},
+          as_json)
 
 
 @app.command("enroll-dir")
@@ -428,7 +452,7 @@ def enroll_dir_cmd(
     """
     from faceid.enroll import enroll_dir, person_folders
 
-    gallery = _gallery(home, db, model, views, min_face)
+    gallery = _gallery(home, db, model, views, min_face, create=True)
     gallery.require_same_model()
     total = sum(len(f) for _, f in person_folders(folder, max_per_person, min_images))
     with _progress(total, "enrolling") as bar:
@@ -458,7 +482,7 @@ def people_list(home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False
 
 
 @people_app.command("show")
-def people_show(person: Annotated[str, typer.Argument(help="Id, external id or exact name.")],
+def people_show(person: Annotated[str, typer.Argument(help=PERSON_HELP)],
                 home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """One person and their templates (source, quality, model).
 
@@ -476,14 +500,14 @@ def people_show(person: Annotated[str, typer.Argument(help="Id, external id or e
 
 @people_app.command("rename")
 def people_rename(
-    person: Annotated[str, typer.Argument(help="Id, external id or exact name.")],
+    person: Annotated[str, typer.Argument(help=PERSON_HELP)],
     new_name: Annotated[Optional[str], typer.Argument(help="The new display name.")] = None,
     external_id: Annotated[Optional[str], typer.Option("--external-id", help="Set the external id ('' clears it).")] = None,
     home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Change a person's display name and/or external id.
 
-    Example: faceid people rename 12 "Ada King" --external-id B-1042
+    Example: faceid people rename "#12" "Ada King" --external-id B-1042
     """
     _, store = _store(home, db)
     label = store.update_person(person, name=new_name, external_id=external_id)
@@ -502,7 +526,7 @@ def _set_active(person: str, active: bool, home: Optional[Path], db: Optional[st
 
 
 @people_app.command("disable")
-def people_disable(person: Annotated[str, typer.Argument(help="Id, external id or exact name.")],
+def people_disable(person: Annotated[str, typer.Argument(help=PERSON_HELP)],
                    home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Stop matching a person without deleting them (identify and verify deny them).
 
@@ -512,7 +536,7 @@ def people_disable(person: Annotated[str, typer.Argument(help="Id, external id o
 
 
 @people_app.command("enable")
-def people_enable(person: Annotated[str, typer.Argument(help="Id, external id or exact name.")],
+def people_enable(person: Annotated[str, typer.Argument(help=PERSON_HELP)],
                   home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Match a disabled person again.
 
@@ -522,15 +546,23 @@ def people_enable(person: Annotated[str, typer.Argument(help="Id, external id or
 
 
 @people_app.command("remove")
-def people_remove(person: Annotated[str, typer.Argument(help="Id, external id or exact name.")],
+def people_remove(person: Annotated[str, typer.Argument(help=PERSON_HELP)],
+                  yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed without a terminal).")] = False,
                   home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None,
                   views: ViewsOpt = None, as_json: JsonOpt = False) -> None:
-    """Delete a person and all their templates (database and index). Their past access
-    events are kept, with the name.
+    """Delete a person and all their templates (database and index), after confirmation.
+    Their past access events are kept, with the name.
 
-    Example: faceid people remove 12
+    Example: faceid people remove "#12" --yes
     """
-    label = _gallery(home, db, model, views).remove(person)
+    gallery = _gallery(home, db, model, views)
+    label = gallery.store.resolve(person).label
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"removing {label} needs --yes when there is no terminal to ask")
+        if not typer.confirm(f"Remove {label} and all their templates?", default=False):
+            raise Cancelled(f"kept {label}")
+    label = gallery.remove(f"#{gallery.store.resolve(person).id}")
     if not as_json:
         out.print(f"removed {label}")
     _emit({"removed": label}, as_json)
@@ -539,7 +571,7 @@ def people_remove(person: Annotated[str, typer.Argument(help="Id, external id or
 @app.command()
 def verify(
     image: Annotated[Path, typer.Argument(help="Photo of the person at the door.")],
-    claim: Annotated[str, typer.Option("--as", help="Who they claim to be: id, external id or exact name.")],
+    claim: Annotated[str, typer.Option("--as", help="Who they claim to be: " + PERSON_HELP)],
     home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
     pick: Annotated[Pick, typer.Option(help="Which face when the photo has several.")] = Pick.one,
     tau: TauOpt = None, far: FarOpt = None, liveness: LivenessOpt = False,
@@ -580,6 +612,7 @@ def verify(
 def identify(
     images: Annotated[list[Path], typer.Argument(help="Photos, or folders of photos (searched recursively).")],
     top: Annotated[int, typer.Option(min=1, help="How many candidates to list (one photo).")] = 5,
+    candidates: Annotated[bool, typer.Option("--candidates", help="List the nearest enrolled people even for an unknown face (an investigator's view; by default an unknown face is never shown beside enrolled names).")] = False,
     margin: MarginOpt = None,
     tau: TauOpt = None, fpir: FpirOpt = None, liveness: LivenessOpt = False,
     out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write one row per face to this file: .csv or .json (batch mode).")] = None,
@@ -609,7 +642,7 @@ def identify(
         gallery.margin = margin
     check = _still_check(home) if liveness else None
     if not batch:
-        _identify_one(gallery, files[0], top, as_json, check)
+        _identify_one(gallery, files[0], top, as_json, check, candidates)
     with _progress(len(files), "identifying") as bar:
         rows = identify_files(gallery, files, top=top, progress=bar.update, liveness=check)
     _say_operating_point(gallery)
@@ -650,9 +683,10 @@ def _still_check(home: Optional[Path]):  # noqa: ANN202
 
 
 def _identify_one(gallery, image: Path, top: int, as_json: bool,  # noqa: ANN001
-                  check=None) -> None:  # noqa: ANN001
-    """One photo: every face with its candidates; exits 0 when someone was identified.
-    With a liveness ``check``, a face not found live is refused and never matched."""
+                  check=None, candidates: bool = False) -> None:  # noqa: ANN001
+    """One photo: every face with its candidates (for an unknown face only when asked);
+    exits 0 when someone was identified. With a liveness ``check``, a face not found live
+    is refused and never matched."""
     from faceid.detect import Pick
     from faceid.imageio import load_image
 
@@ -679,8 +713,11 @@ def _identify_one(gallery, image: Path, top: int, as_json: bool,  # noqa: ANN001
         _record(gallery, f"cli:{image}", r.decision, r.reason, r.tau,
                 r.person and r.person.person_id, r.person and r.person.name,
                 best and best.distance, r.margin,
-                details={"face": k, "best": best.to_dict() if best else None})
-        faces.append({"face": k, "box": [round(v, 1) for v in res.face.box], **r.to_dict()})
+                details={"face": k, "nearest": best and {"person_id": best.person_id,
+                                                         "distance": best.distance}})
+        shown = r.candidates if (r.person or candidates) else []
+        faces.append({"face": k, "box": [round(v, 1) for v in res.face.box], **r.to_dict(),
+                      "candidates": [c.to_dict() for c in shown]})
         if as_json:
             continue
         where = f"face {k}: " if len(results) > 1 else ""
@@ -691,9 +728,9 @@ def _identify_one(gallery, image: Path, top: int, as_json: bool,  # noqa: ANN001
             out.print(f"{where}[yellow]unknown[/yellow] ({r.reason.replace('_', ' ')}; "
                       f"tau {r.tau:.4f})")
         t = Table("rank", "id", "name", "distance")
-        for i, c in enumerate(r.candidates, 1):
+        for i, c in enumerate(shown, 1):
             t.add_row(str(i), str(c.person_id), c.name, f"{c.distance:.4f}")
-        if r.candidates:
+        if shown:
             out.print(t)
     _say_operating_point(gallery)
     if as_json:
@@ -815,14 +852,21 @@ def reembed(home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None,
                                               if k != "failures"}))
 
 
+class EventKind(str, Enum):
+    decision = "decision"
+    admin = "admin"
+
+
 @app.command()
 def events(
     since: Annotated[Optional[str], typer.Option(help="Only events at or after this time (ISO 8601, e.g. 2026-11-23T08:00).")] = None,
-    person: Annotated[Optional[str], typer.Option(help="Only this person (id, external id or name).")] = None,
+    person: Annotated[Optional[str], typer.Option(help="Only this person. " + PERSON_HELP)] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    kind: Annotated[Optional[EventKind], typer.Option(help="Only decisions or only admin actions (default: both).")] = None,
     home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """The audit trail: access decisions, newest first.
+    """The audit trail: access decisions and admin actions (enrol, rename, remove, threshold
+    changes...), newest first. `faceid audit verify` checks that nobody edited it.
 
     Example: faceid events --since 2026-11-23T08:00 --person "Ada Lovelace" --json
     """
@@ -837,17 +881,43 @@ def events(
     if when is not None and when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     _, store = _store(home, db)
-    rows = store.events(when, person, limit)
-    keys = ("id", "time", "source", "decision", "reason", "person_id", "person_name",
-            "distance", "margin", "liveness", "model", "tau")
-    data = [{k: getattr(e, k) for k in keys} for e in rows]
-    t = Table("time", "decision", "reason", "person", "distance", "liveness", "source",
-              title=f"{len(rows)} event(s)")
+    rows = store.events(when, person, limit, kind.value if kind else None)
+    keys = ("id", "time", "kind", "door", "actor", "source", "decision", "reason",
+            "person_id", "person_name", "distance", "margin", "liveness", "model", "tau",
+            "actuation")
+    data = [{**{k: getattr(e, k) for k in keys},
+             "delivery": json.loads(e.delivery) if e.delivery else None} for e in rows]
+    t = Table("time", "kind", "decision", "reason", "person", "distance", "liveness", "door",
+              "actuation", title=f"{len(rows)} event(s)")
     for e in rows:
-        t.add_row(e.time.strftime("%Y-%m-%d %H:%M:%S"), e.decision, e.reason,
+        t.add_row(e.time.strftime("%Y-%m-%d %H:%M:%S"), e.kind, e.decision, e.reason,
                   e.person_name or "", "" if e.distance is None else f"{e.distance:.3f}",
-                  "" if e.liveness is None else f"{e.liveness:.2f}", e.source)
+                  "" if e.liveness is None else f"{e.liveness:.2f}", e.door or e.source,
+                  e.actuation or "")
     _emit({"events": data}, as_json, t)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    expect_head: Annotated[Optional[str], typer.Option(help="The head hash you recorded earlier (from a previous verify): also detects rows cut off the end.")] = None,
+    home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Check the audit trail's hash chain: every event row, in order. Exit 0 when intact;
+    58 with the first broken row when a row was edited, inserted or deleted.
+
+    Example: faceid audit verify --json
+    """
+    from faceid.errors import AuditBroken
+
+    _, store = _store(home, db)
+    report = store.verify_chain()
+    if report.ok and expect_head and not store.chain_holds(expect_head):
+        report.broken_at, report.problem = report.head_id, (
+            f"the recorded head {expect_head[:12]}... is no longer in the trail "
+            "(rows were cut off the end or rewritten)")
+    _emit(report.to_dict(), as_json, _kv_table("audit trail", report.to_dict()))
+    if not report.ok:
+        raise AuditBroken(f"audit trail broken at event {report.broken_at}: {report.problem}")
 
 
 def _home_file(home: Optional[Path], name: str) -> Optional[Path]:
@@ -891,16 +961,19 @@ def calibrate_liveness(
 @app.command()
 def watch(
     source: Annotated[str, typer.Option(help="Camera index (0), video file, RTSP/HTTP URL, or a folder of frames.")],
-    claim: Annotated[Optional[str], typer.Option(help="1:1 mode: the person the badge or PIN names (id, external id or name).")] = None,
+    claim: Annotated[Optional[str], typer.Option(help="1:1 mode: the person the badge or PIN names. " + PERSON_HELP)] = None,
     challenge: Annotated[bool, typer.Option(help="Active liveness as well: ask for a random sequence of head turns / nods (needs a display for the prompts).")] = False,
     passive: Annotated[bool, typer.Option(help="Passive liveness (MiniFASNet on every frame, averaged over the track); --no-passive falls back to the motion check alone.")] = True,
     liveness_calibration: Annotated[Optional[Path], typer.Option(help="The site's passive-liveness threshold from `faceid calibrate-liveness` (default: <home>/liveness.json when it exists, else the shipped one).")] = None,
-    liveness_model: Annotated[Optional[Path], typer.Option(help="A CNN liveness model from `faceid train-liveness`.")] = None,
     show: Annotated[bool, typer.Option(help="Open a window with boxes, names, distances and the liveness state.")] = False,
-    record: Annotated[Optional[Path], typer.Option(help="Write the annotated video to this file (.mp4 or .avi).")] = None,
-    on_grant: Annotated[Optional[str], typer.Option(help="Shell command run on a grant (decision in FACEID_* variables); failure denies.")] = None,
-    on_deny: Annotated[Optional[str], typer.Option(help="Shell command run on a deny.")] = None,
-    webhook: Annotated[Optional[str], typer.Option(help="POST each decision as JSON to this URL; failure of a grant denies.")] = None,
+    record: Annotated[Optional[Path], typer.Option(help="Write the annotated video to this file (.mp4 or .avi); checked at start.")] = None,
+    on_grant: Annotated[Optional[str], typer.Option(help="The relay: shell command run for a grant, after its event is written (decision in FACEID_* variables); the door counts as open only if it succeeds.")] = None,
+    on_deny: Annotated[Optional[str], typer.Option(help="Shell command told about each deny (a notifier: run in the background, retried).")] = None,
+    webhook: Annotated[Optional[str], typer.Option(help="POST each decision as signed JSON to this URL (a notifier: background, retried, delivery status on the event). Needs FACEID_WEBHOOK_SECRET or --webhook-secret-file.")] = None,
+    webhook_secret_file: Annotated[Optional[Path], typer.Option(help="File holding the webhook's HMAC secret.")] = None,
+    door: Annotated[Optional[str], typer.Option(help="This door's name in the audit trail (default $FACEID_DOOR, else the host name).", envvar="FACEID_DOOR")] = None,
+    health_file: Annotated[Optional[Path], typer.Option(help="Rewrite this JSON file every second with the door's health (ok / degraded, faults per stage).")] = None,
+    max_reconnects: Annotated[Optional[int], typer.Option(min=0, help="Give up after this many failed camera reconnects in a row (default: never).")] = None,
     snapshots: Annotated[bool, typer.Option(help="Keep a face crop with each event.")] = False,
     snapshot_days: Annotated[Optional[float], typer.Option(help="Delete snapshots older than this many days.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds from first sight to a forced decision (a running --challenge is bounded by its own per-prompt timeout instead).")] = 3.0,
@@ -911,67 +984,118 @@ def watch(
     min_face: MinFaceOpt = 40.0, as_json: JsonOpt = False,
 ) -> None:
     """The door: watch a camera, clip or stream; grant enrolled, live people; deny and
-    record everyone else. Headless by default; every decision becomes an event row.
+    record everyone else. Headless by default; every decision is one event row, written
+    before the relay runs.
 
-    Example: faceid watch --source 0 --on-grant "relay-open 3" --webhook http://door-panel/api
+    Example: faceid watch --source 0 --door front --on-grant "relay-open 3" --webhook https://panel/api
     """
     import itertools
     import logging
+    import socket
 
-    from faceid.actuators import CommandActuator, WebhookActuator
-    from faceid.liveness import LivenessGate
+    from faceid.actuators import DenyCommand, Opener, Webhook
+    from faceid.liveness import LivenessGate, PassiveCheck
     from faceid.overlay import Recorder, annotate
     from faceid.turnstile import Turnstile, WatchConfig
     from faceid.video import FrameSource
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    notifiers: list = [DenyCommand(on_deny)] if on_deny else []
+    if webhook:
+        notifiers.append(Webhook(webhook, _webhook_secret(webhook_secret_file)))
+    recorder = Recorder(record, fps or 15.0) if record else None  # unwritable: fails now
     gallery = _gallery(home, db, model, views, min_face, tau, fpir=fpir, far=far)
     _say_operating_point(gallery)
-    actuators = []
-    if on_grant or on_deny:
-        actuators.append(CommandActuator(on_grant, on_deny))
-    if webhook:
-        actuators.append(WebhookActuator(webhook))
-    from faceid.liveness import PassiveCheck
-
     site_file = liveness_calibration or _home_file(home, "liveness.json")
-    gate = LivenessGate(motion=True, challenge=challenge, cnn_model=liveness_model,
+    gate = LivenessGate(motion=True, challenge=challenge,
                         passive=PassiveCheck.load(site_file) if passive else None)
     cfg = WatchConfig(source=source, claim=claim, min_face=min_face, timeout_s=timeout,
-                      snapshots=snapshots, snapshot_days=snapshot_days)
-    door = Turnstile(gallery, cfg, gate, actuators)
-    frames = FrameSource(source, fps=fps)
-    recorder = Recorder(str(record), fps or 15.0) if record else None
+                      snapshots=snapshots, snapshot_days=snapshot_days,
+                      door=door or socket.gethostname())
+    turnstile = Turnstile(gallery, cfg, gate, Opener(on_grant) if on_grant else None,
+                          notifiers)
+    frames = FrameSource(source, fps=fps, retries=max_reconnects)
+    if health_file:
+        _write_health(health_file, turnstile, frames, strict=True)
     started = time.perf_counter()
     count = 0
+    health_at = -1.0
 
     def on_frame(frame, report) -> None:  # noqa: ANN001
-        nonlocal count
+        nonlocal count, health_at
         count += 1
         if recorder:
             recorder.write(frame, report)
         if show:
             _show(annotate(frame, report))
+        if health_file and time.perf_counter() - health_at >= 1.0:
+            health_at = time.perf_counter()
+            _write_health(health_file, turnstile, frames)
         for d in report.decisions:
             if not as_json:
                 who = f" {d.person_name}" if d.person_name else ""
-                out.print(f"{d.time}  {d.decision.upper()}{who}  ({d.reason})", highlight=False)
+                shut = (f"  door did not open: {d.actuation}"
+                        if d.decision == "grant" and not d.opened else "")
+                out.print(f"{d.time}  {d.decision.upper()}{who}  ({d.reason}){shut}",
+                          highlight=False)
 
     try:
-        door.run(itertools.islice(frames, max_frames), on_frame)
+        turnstile.run(itertools.islice(frames, max_frames), on_frame)
     finally:
         if recorder:
             recorder.close()
+        undelivered = turnstile.close()
+        if health_file:
+            _write_health(health_file, turnstile, frames, stopped=True)
     seconds = time.perf_counter() - started
-    summary = {"source": source, "frames": count, "seconds": round(seconds, 2),
+    summary = {"source": source, "door": cfg.door, "frames": count,
+               "seconds": round(seconds, 2),
                "fps": round(count / seconds, 2) if seconds else None,
                "corrupt_frames": frames.corrupt, "reconnects": frames.reconnects,
-               "decisions": [d.to_dict() for d in door.decisions]}
+               "undelivered": undelivered, "health": turnstile.health.to_dict(),
+               "decisions": [d.to_dict() for d in turnstile.decisions]}
     if as_json:
         _emit(summary, True)
     else:
         out.print(f"{count} frames in {seconds:.1f} s ({summary['fps']} fps), "
-                  f"{len(door.decisions)} decision(s), {frames.corrupt} corrupt frame(s)")
+                  f"{len(turnstile.decisions)} decision(s), {frames.corrupt} corrupt frame(s)"
+                  + (f", {undelivered} notification(s) undelivered" if undelivered else ""))
+
+
+def _webhook_secret(path: Optional[Path]) -> bytes:
+    """The webhook's signing secret: the file's content, else FACEID_WEBHOOK_SECRET; an
+    unsigned webhook is refused (a panel could not tell a forged decision from a real one)."""
+    if path is not None:
+        try:
+            secret = path.read_bytes().strip()
+        except OSError as exc:
+            raise UsageError(f"--webhook-secret-file {path}: {exc.strerror}") from None
+    else:
+        secret = os.environ.get("FACEID_WEBHOOK_SECRET", "").encode()
+    if not secret:
+        raise UsageError("--webhook needs a signing secret: set FACEID_WEBHOOK_SECRET or "
+                         "give --webhook-secret-file")
+    return secret
+
+
+def _write_health(path: Path, turnstile, frames, stopped: bool = False,  # noqa: ANN001
+                  strict: bool = False) -> None:
+    """Rewrite the health file; at start (``strict``) a file that cannot be written is an
+    error, later only a note (the door keeps running)."""
+    from datetime import datetime, timezone
+
+    from faceid.atomic import write_text
+
+    doc = {**turnstile.health.to_dict(), "door": turnstile.config.door,
+           "time": datetime.now(timezone.utc).isoformat(), "reconnects": frames.reconnects,
+           "corrupt_frames": frames.corrupt, "running": not stopped}
+    try:
+        write_text(path, json.dumps(doc, indent=1) + "\n")
+    except OSError as exc:
+        if strict:
+            raise UsageError(f"--health-file {path}: {exc.strerror}") from None
+        err.print(f"[yellow]note:[/yellow] health file {path}: {exc.strerror}",
+                  highlight=False)
 
 
 def _show(image) -> None:  # noqa: ANN001
@@ -988,10 +1112,8 @@ def _show(image) -> None:  # noqa: ANN001
 
 
 from training.cli import register as register_training  # noqa: E402
-from training.liveness import register as register_liveness  # noqa: E402
 
 register_training(app)
-register_liveness(app)
 
 if __name__ == "__main__":
     app()

@@ -19,7 +19,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import Engine
 
-from faceid.errors import DatabaseLocked, SchemaTooNew, StoreError
+from faceid.errors import DatabaseLocked, GalleryMissing, SchemaTooNew, StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_TIMEOUT = 10.0  # seconds a writer waits for another process's lock
@@ -55,7 +55,10 @@ def create_engine(url: str, timeout: float) -> Engine:
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # biometric data: a new database file (and so its -wal / -shm files, which
+            # SQLite creates with the same mode) is readable by its owner only
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         engine = sa.create_engine(url, connect_args={"timeout": timeout})
 
         @sa.event.listens_for(engine, "connect")
@@ -74,6 +77,24 @@ def create_engine(url: str, timeout: float) -> Engine:
             "connect_timeout": max(1, int(timeout)),
             "options": f"-c lock_timeout={ms}"})
     return sa.create_engine(url)
+
+
+def require_existing(url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Refuse to open a gallery that was never created (a mistyped ``--home`` or ``--db``)
+    for commands that only read one; enrolment creates it instead."""
+    hint = "enrol someone first (faceid enroll) or check --home / --db / FACEID_HOME"
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise GalleryMissing(f"no gallery at {path}: {hint}")
+        return
+    engine = create_engine(url, timeout)
+    try:
+        with translate_errors(url, timeout), engine.connect() as conn:
+            if MigrationContext.configure(conn).get_current_revision() is None:
+                raise GalleryMissing(f"no gallery in {safe_url(url)}: {hint}")
+    finally:
+        engine.dispose()
 
 
 def alembic_config(connection: sa.Connection) -> Config:

@@ -100,8 +100,10 @@ class Template(Base):
 
 
 class Event(Base):
-    """One access decision (or one CLI verify/identify): the audit trail. Rows outlive the
-    people they name (``person_id`` is nulled, ``person_name`` keeps the name)."""
+    """One row of the audit trail: an access decision (``kind`` "decision": the door, or a
+    CLI verify/identify) or an admin action (``kind`` "admin": enrol, rename, remove...,
+    with ``decision`` naming the action). Rows outlive the people they name (``person_id``
+    is nulled, ``person_name`` keeps the name) and are hash-chained (:mod:`db.audit`)."""
 
     __tablename__ = "events"
 
@@ -121,6 +123,15 @@ class Event(Base):
     reason: Mapped[str] = mapped_column(String(50))
     details: Mapped[str | None] = mapped_column(Text)
     snapshot_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary)
+    kind: Mapped[str] = mapped_column(String(20), default="decision")
+    door: Mapped[str | None] = mapped_column(String(100))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    actuation: Mapped[str | None] = mapped_column(Text)  # the relay's outcome (not chained)
+    delivery: Mapped[str | None] = mapped_column(Text)  # notifiers' outcomes, JSON (not chained)
+    snapshot_sha256: Mapped[str | None] = mapped_column(String(64))
+    record: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class OperatingPointRecord(Base):

@@ -7,20 +7,38 @@ so a FAISS index (``db.index``) can tell from one integer whether it is in step.
 
 from __future__ import annotations
 
+import difflib
+import getpass
+import hashlib
+import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.engine import DEFAULT_TIMEOUT, create_engine, migrate, safe_url, translate_errors
+from db.audit import GENESIS, ChainReport, check_row, link, record_of
+from db.engine import (DEFAULT_TIMEOUT, create_engine, migrate, require_existing, safe_url,
+                       translate_errors)
 from db.schema import (CohortTemplate, Event, ModelRecord, OperatingPointRecord, Person,
                        Template)
 from faceid.errors import AmbiguousPerson, DuplicatePerson, UnknownPerson
+
+BADGE_PREFIX = "badge:"  # an external id, and only that
+CHAIN_LOCK = 0x46414345  # PostgreSQL advisory lock key serialising appends to the trail
+
+
+def _os_user() -> str:
+    """Who runs this process, for the audit trail's ``actor``."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
 
 
 @dataclass
@@ -68,7 +86,13 @@ class Store:
     """The database behind faceid. Open one per process; it is safe to share one database
     between several processes (SQLite WAL or PostgreSQL)."""
 
-    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT,
+                 create: bool = True, actor: str | None = None) -> None:
+        """Open (and migrate) the database at ``url``; with ``create=False`` a database
+        that does not exist yet is an error (:class:`GalleryMissing`), not a new one."""
+        if not create:
+            require_existing(url, timeout)
+        self.actor = actor or _os_user()
         self.url = url
         self.timeout = timeout
         self.engine = create_engine(url, timeout)
@@ -132,23 +156,50 @@ class Store:
 
     # -- people -------------------------------------------------------------------------
     def resolve(self, ref: str | int, s: Session | None = None) -> Person:
-        """A person from an id (``12`` or ``#12``), an external id, or a display name."""
+        """A person from a reference that cannot be confused: ``#12`` is internal id 12 only,
+        ``badge:1042`` is external id 1042 only, anything else is tried as an internal id,
+        an external id and a name (case-insensitively), and refused as ambiguous when it
+        names more than one person -- so a badge number can never reach whoever happens to
+        hold the same internal id."""
         if s is None:
             with self.session() as s2:
                 return self.resolve(ref, s2)
-        text = str(ref).strip()
-        if text.lstrip("#").isdigit() and (p := s.get(Person, int(text.lstrip("#")))):
+        text = f"#{ref}" if isinstance(ref, int) else ref.strip()
+        if text.startswith("#"):
+            p = s.get(Person, int(text[1:])) if text[1:].isdigit() else None
+            if p is None:
+                raise UnknownPerson(f"no enrolled person has the id {text}")
             return p
+        if text.lower().startswith(BADGE_PREFIX):
+            badge = text[len(BADGE_PREFIX):].strip()
+            p = s.scalar(sa.select(Person).filter_by(external_id=badge))
+            if p is None:
+                raise UnknownPerson(f"no enrolled person has the external id {badge!r}")
+            return p
+        found: dict[int, tuple[str, Person]] = {}
+        if text.isdigit() and (p := s.get(Person, int(text))):
+            found[p.id] = (f"#{p.id}", p)
         if p := s.scalar(sa.select(Person).filter_by(external_id=text)):
-            return p
-        found = s.scalars(sa.select(Person).filter_by(name=text).order_by(Person.id)).all()
-        if not found:
-            raise UnknownPerson(f"no enrolled person matches {text!r} "
-                                "(give an id, an external id or the exact name)")
+            found.setdefault(p.id, (f"{BADGE_PREFIX}{text}", p))
+        for p in s.scalars(sa.select(Person).where(sa.func.lower(Person.name) == text.lower())
+                           .order_by(Person.id)):
+            found.setdefault(p.id, (f"#{p.id}", p))
         if len(found) > 1:
-            raise AmbiguousPerson(f"{len(found)} people are named {text!r}: "
-                                  f"{', '.join(p.label for p in found)}; use an id")
-        return found[0]
+            raise AmbiguousPerson(
+                f"{text!r} names {len(found)} people: "
+                f"{', '.join(f'{p.label} (write {form})' for form, p in found.values())}")
+        if not found:
+            raise UnknownPerson(f"no enrolled person matches {text!r}{self._did_you_mean(s, text)} "
+                                "(give #id, badge:EXTERNAL-ID or the name)")
+        return next(iter(found.values()))[1]
+
+    @staticmethod
+    def _did_you_mean(s: Session, text: str) -> str:
+        names = s.scalars(sa.select(Person.name).distinct()).all()
+        close = difflib.get_close_matches(text.lower(), [n.lower() for n in names], n=1)
+        if not close:
+            return ""
+        return f"; did you mean {next(n for n in names if n.lower() == close[0])!r}?"
 
     def _person_for_enrol(self, s: Session, name: str, external_id: str | None,
                           new: bool) -> tuple[Person, bool]:
@@ -213,6 +264,9 @@ class Store:
             result.added_sources = [r.source for r, _ in rows]
             if rows:
                 self._bump(s, {model_id})
+            if rows or created:
+                self._admin(s, "enrol" if created else "add_templates", person,
+                            templates=len(rows), model_id=model_id)
             return result
 
     def people(self, model_id: int | None = None) -> list[PersonRow]:
@@ -245,6 +299,7 @@ class Store:
         """Rename, set the external id, or (de)activate; returns the new label."""
         with self.session() as s:
             p = self.resolve(ref, s)
+            before = p.label
             if external_id is not None:
                 other = s.scalar(sa.select(Person).filter_by(external_id=external_id))
                 if other is not None and other.id != p.id:
@@ -253,22 +308,25 @@ class Store:
                 p.external_id = external_id or None
             if name is not None:
                 p.name = name
-            if active is not None:
+            if external_id is not None or name is not None:
+                self._admin(s, "rename", p, before=before, after=p.label)
+            if active is not None and active != p.active:
                 p.active = active
+                self._admin(s, "enable" if active else "disable", p)
             s.flush()
             return p.label
 
     def remove_person(self, ref: str | int) -> tuple[str, dict[int, list[int]]]:
-        """Delete a person and all their templates; their events stay, with the name kept.
-        Returns the label and the removed template ids per model."""
+        """Delete a person and all their templates; their events stay, with the name kept
+        (and ``person_id`` nulled). Returns the label and the removed template ids per
+        model."""
         with self.session() as s:
             p = self.resolve(ref, s)
             removed: dict[int, list[int]] = {}
             for t in p.templates:
                 removed.setdefault(t.model_id, []).append(t.id)
             label = p.label
-            s.execute(sa.update(Event).where(Event.person_id == p.id)
-                      .where(Event.person_name.is_(None)).values(person_name=p.name))
+            self._admin(s, "remove", p, templates=sum(map(len, removed.values())))
             s.delete(p)
             self._bump(s, set(removed))
             return label, removed
@@ -320,6 +378,9 @@ class Store:
             rec = OperatingPointRecord(model_id=model_id, **fields)
             s.add(rec)
             s.flush()
+            self._admin(s, "thresholds", None, model_id=model_id, **{
+                k: fields[k] for k in ("method", "fpir", "far", "tau_identify", "tau_verify",
+                                       "people") if k in fields})
             return rec
 
     def operating_point(self, model_id: int) -> OperatingPointRecord | None:
@@ -345,6 +406,7 @@ class Store:
             s.add_all(rows)
             if rows:
                 self._bump(s, {model_id})
+                self._admin(s, "cohort_add", None, model_id=model_id, added=len(rows))
             return len(rows)
 
     def cohort_vectors(self, model_id: int) -> np.ndarray:
@@ -359,6 +421,7 @@ class Store:
             n = s.execute(sa.delete(CohortTemplate).filter_by(model_id=model_id)).rowcount
             if n:
                 self._bump(s, {model_id})
+                self._admin(s, "cohort_clear", None, model_id=model_id, removed=n)
             return n or 0
 
     def enrolled_hashes(self, name: str, model_id: int) -> set[str]:
@@ -399,10 +462,85 @@ class Store:
         """Record one decision; returns its id. Committed before returning, so a crash
         right after a grant still leaves its audit row."""
         with self.session() as s:
-            e = Event(**fields)
-            s.add(e)
-            s.flush()
-            return e.id
+            return self._append(s, **fields).id
+
+    def record_admin(self, action: str, ref: str | int | None = None, **details: Any) -> int:
+        """An admin action that changes no person row (a threshold, a cohort, a re-embed)."""
+        with self.session() as s:
+            person = self.resolve(ref, s) if ref is not None else None
+            return self._admin(s, action, person, **details).id
+
+    def _admin(self, s: Session, action: str, person: Person | None, **details: Any) -> Event:
+        """The audit row of an admin action, in the same transaction as the action itself:
+        no enrolment or removal without its trace. Never holds biometric data."""
+        return self._append(s, kind="admin", source="admin", decision=action, reason=action,
+                            person_id=person.id if person is not None else None,
+                            person_name=person.name if person is not None else None,
+                            details=json.dumps(details, sort_keys=True) if details else None)
+
+    def _append(self, s: Session, **fields: Any) -> Event:
+        """Insert one event at the end of the hash chain. The insert itself takes SQLite's
+        write lock, and PostgreSQL an advisory lock first, so concurrent writers (several
+        doors, a CLI) append one after another and never fork the chain."""
+        if s.bind.dialect.name == "postgresql":
+            s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
+        fields.setdefault("actor", self.actor)
+        fields.setdefault("time", datetime.now(timezone.utc))
+        for key in ("distance", "margin", "liveness", "tau"):
+            if fields.get(key) is not None:
+                fields[key] = float(fields[key])  # numpy scalars: one JSON spelling
+        jpeg = fields.get("snapshot_jpeg")
+        fields["snapshot_sha256"] = hashlib.sha256(jpeg).hexdigest() if jpeg else None
+        e = Event(kind=fields.pop("kind", "decision"), **fields)
+        s.add(e)
+        s.flush()
+        prev = s.scalar(sa.select(Event.hash).where(Event.id < e.id)
+                        .order_by(Event.id.desc()).limit(1)) or GENESIS
+        e.record = record_of(e)
+        e.prev_hash = prev
+        e.hash = link(prev, e.record)
+        s.flush()
+        return e
+
+    def set_actuation(self, event_id: int, outcome: str) -> None:
+        """The relay's outcome for a grant, on the grant's own row."""
+        with self.session() as s:
+            s.execute(sa.update(Event).where(Event.id == event_id).values(actuation=outcome))
+
+    def set_delivery(self, event_id: int, notifier: str, status: dict[str, Any]) -> None:
+        """One notifier's latest delivery status, merged into the event's ``delivery``."""
+        with self.session() as s:
+            e = s.get(Event, event_id)
+            if e is None:
+                return
+            delivery = json.loads(e.delivery) if e.delivery else {}
+            delivery[notifier] = status
+            e.delivery = json.dumps(delivery, sort_keys=True)
+
+    def chain_holds(self, head_hash: str) -> bool:
+        """Whether a head recorded earlier is still a row of the trail (the chain verified
+        from the start up to now implies it is intact up to that row)."""
+        with self.session() as s:
+            return s.scalar(sa.select(sa.func.count(Event.id))
+                            .where(Event.hash == head_hash)) == 1
+
+    def verify_chain(self, batch: int = 5000) -> ChainReport:
+        """Walk the audit trail in id order and report the first row that breaks it."""
+        prev, rows, head_id = GENESIS, 0, None
+        last = 0
+        with self.session() as s:
+            while True:
+                page = s.scalars(sa.select(Event).where(Event.id > last)
+                                 .order_by(Event.id).limit(batch)).all()
+                if not page:
+                    return ChainReport(rows, head_id, prev)
+                for e in page:
+                    problem = check_row(e, prev)
+                    if problem is not None:
+                        return ChainReport(rows, head_id, prev, e.id, problem)
+                    prev, head_id, rows = e.hash, e.id, rows + 1
+                last = page[-1].id
+                s.expunge_all()
 
     def prune_snapshots(self, before: datetime) -> int:
         """Drop face snapshots of events older than ``before`` (the rows stay)."""
@@ -412,9 +550,12 @@ class Store:
             return r.rowcount or 0
 
     def events(self, since: datetime | None = None, person: str | None = None,
-               limit: int = 100) -> list[Event]:
+               limit: int = 100, kind: str | None = None) -> list[Event]:
+        """Newest first; ``kind`` "decision" or "admin" keeps only those."""
         with self.session() as s:
             q = sa.select(Event).order_by(Event.time.desc(), Event.id.desc()).limit(limit)
+            if kind is not None:
+                q = q.where(Event.kind == kind)
             if since is not None:
                 q = q.where(Event.time >= since)
             if person is not None:

@@ -20,6 +20,19 @@ class FaceIDError(Exception):
         self.message = message
 
 
+class UsageError(FaceIDError):
+    """The command line asks for something that cannot be done as given (the same status
+    as a bad option: 2)."""
+
+    exit_code = 2
+
+
+class Cancelled(FaceIDError):
+    """The operator answered no to a confirmation."""
+
+    exit_code = 5
+
+
 class InputError(FaceIDError):
     """A file or argument the user gave cannot be used (base for image and list errors)."""
 
@@ -124,6 +137,20 @@ class SchemaTooNew(StoreError):
     exit_code = 52
 
 
+class GalleryMissing(StoreError):
+    """No database at the given home or URL, and the command only reads one: a mistyped
+    ``--home`` must not look like an empty gallery that answers "unknown"."""
+
+    exit_code = 57
+
+
+class AuditBroken(StoreError):
+    """The audit trail's hash chain does not verify: a row was edited, inserted or
+    deleted (the message names the first one)."""
+
+    exit_code = 58
+
+
 class UnknownPerson(FaceIDError):
     exit_code = 53
 
@@ -175,6 +202,6 @@ class LivenessModelError(FaceIDError):
 
 
 class LivenessDataError(InputError):
-    """The live or spoof folder given to ``train-liveness`` holds no usable face."""
+    """The live or attack footage given to ``calibrate-liveness`` holds no usable face."""
 
     exit_code = 91

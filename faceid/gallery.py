@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,9 +21,11 @@ from db.index import ANN_THRESHOLD, GalleryIndex
 from db.schema import ModelRecord
 from db.store import Enrolment, NewTemplate, Store
 from faceid import operating_point as opt
-from faceid.errors import ModelError, ModelMismatch
+from faceid.errors import ModelError, ModelMismatch, StoreError
 from faceid.modelfile import weights_path
 from faceid.pipeline import FaceID
+
+log = logging.getLogger("faceid.gallery")
 
 DEFAULT_MARGIN = float(os.environ.get("FACEID_MARGIN", 0.02))
 RECALIBRATE_SHARE = 0.05  # re-estimate the operating point when people change by 5%
@@ -173,7 +176,10 @@ class Gallery:
             self._point = _from_record(stored)
             return self._point
         if self._fpir is None and self._far is None:
-            return self.recalibrate(fpir, far)
+            try:
+                return self.recalibrate(fpir, far)
+            except StoreError as exc:  # decide with it now; stored when the database is back
+                log.warning("operating point estimated but not stored: %s", exc)
         self._point = self.estimate_operating_point(fpir, far)
         return self._point
 

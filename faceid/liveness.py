@@ -21,8 +21,6 @@ camera loop can enable separately and a gate that fuses them (fail closed: only
   (chosen on pad-dev, people-disjoint) or from a site's own ``faceid calibrate-liveness``
   file. With it, motion is evidence, not a requirement: a track that jumps (a slideshow)
   is refused, a still head is not.
-* :class:`CnnLiveness` -- an optional classifier (``faceid/nn/liveness_net.py``) trained on a
-  site's own live and spoof photos with ``faceid train-liveness``.
 
 Every part reports a score in 0..1 mapped so that 0.5 is its own decision threshold; the gate
 fuses by the minimum (the weakest part decides) and applies its own threshold. How the
@@ -32,7 +30,6 @@ docs/BENCHMARKS.md (``python -m bench.liveness``).
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections import deque
 from dataclasses import dataclass, field
@@ -53,7 +50,6 @@ MIN_MOTION = 0.02         # out-of-plane motion (face-size units) needed before 
 GATE_THRESHOLD = 0.5      # on the fused score (0.5 = every enabled part at its own threshold)
 POSE_SMOOTH = 5           # challenge: frames whose median pose is judged
 PROMPTS = ("turn_left", "turn_right", "nod")
-MODEL_FORMAT = "faceid-liveness/1"
 
 
 @dataclass
@@ -341,26 +337,6 @@ class ChallengeLiveness:
         return LivenessResult(0.5 * self._step / len(self._sequence), None, "pending", details)
 
 
-# ---------------------------------------------------------------- CNN classifier
-
-def face_crop(frame_rgb: np.ndarray, box: tuple[float, ...], size: int, context: float,
-              jitter: np.ndarray | None = None) -> np.ndarray:
-    """A square crop of side ``context`` x the box's longer side around the box centre,
-    resized to ``size`` (border pixels replicated). The context keeps what lies around a
-    face -- a print's edge, a screen's bezel -- in view of the classifier. ``jitter``
-    (dx, dy, log-scale, in box units) shifts and scales the crop for training augmentation."""
-    x1, y1, x2, y2 = box
-    cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) * context
-    if jitter is not None:
-        cx, cy = cx + jitter[0] * side, cy + jitter[1] * side
-        side *= float(np.exp(jitter[2]))
-    s = size / max(side, 1.0)
-    m = np.array([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy]], np.float64)
-    return cv2.warpAffine(np.ascontiguousarray(frame_rgb), m, (size, size),
-                          flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
-
-
 PASSIVE_FORMAT = "faceid-passive-liveness/1"
 PASSIVE_MIN_FRAMES = 3   # frames averaged before the passive check decides
 PASSIVE_EVERY = 2        # score every 2nd frame of a track: half the cost, and still 3 scores
@@ -448,63 +424,6 @@ class PassiveCheck:
         return LivenessResult(mean, live, "live" if live else "not_live", details)
 
 
-class CnnLiveness:
-    """An optional CNN classifier (``faceid/nn/liveness_net.py``, built on the shared blocks)
-    loaded from a model file written by ``faceid train-liveness``: a JSON document
-    (architecture, input size, crop context, threshold, training data and measured figures)
-    beside its PyTorch state dict, whose SHA-256 it records."""
-
-    def __init__(self, net: Any, info: dict[str, Any]) -> None:
-        self.net = net
-        self.info = info
-        self.size = int(info["input_size"])
-        self.context = float(info["context"])
-        self.threshold = float(info.get("threshold", 0.5))
-
-    @classmethod
-    def load(cls, path: str | Path) -> CnnLiveness:
-        """Read a liveness model file; LivenessModelError when it is missing, malformed, or its
-        weights are missing or not the ones it names."""
-        import torch
-
-        from faceid.nn.liveness_net import build_liveness_net
-
-        path = Path(path)
-        info = read_json_document(path, MODEL_FORMAT, LivenessModelError, "liveness model")
-        try:
-            weights = path.parent / info["weights"]["path"]
-            data = weights.read_bytes()
-        except (KeyError, TypeError):
-            raise LivenessModelError(f"{path}: liveness model names no weights file") from None
-        except OSError:
-            raise LivenessModelError(f"{weights}: liveness weights not found") from None
-        want = info["weights"].get("sha256")
-        if want and hashlib.sha256(data).hexdigest() != want:
-            raise LivenessModelError(f"{weights}: weights do not match the model file's hash")
-        try:
-            net = build_liveness_net(info["architecture"], **info.get("architecture_kwargs", {}))
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            net.load_state_dict(state)
-        except LivenessModelError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any failure here means an unusable file
-            raise LivenessModelError(f"{weights}: cannot load liveness weights ({exc})") from None
-        return cls(net.eval(), info)
-
-    def score_crops(self, crops: np.ndarray) -> np.ndarray:
-        """P(live) for (N, S, S, 3) uint8 crops made by :func:`face_crop`."""
-        import torch
-
-        x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float()
-        with torch.inference_mode():
-            return torch.sigmoid(self.net(x)).reshape(-1).numpy().astype(np.float64)
-
-    def score(self, frame_rgb: np.ndarray, face: Face) -> float:
-        """P(live) for the face in one frame."""
-        return float(self.score_crops(face_crop(frame_rgb, face.box, self.size,
-                                                self.context)[None])[0])
-
-
 # ---------------------------------------------------------------- the gate
 
 class LivenessGate:
@@ -513,27 +432,25 @@ class LivenessGate:
     Each part's score is 0.5 at that part's own threshold; the fused score is the minimum
     (any part that says "attack" vetoes), and ``live`` is True only when every enabled part
     decided live and the fused score reaches ``threshold``. Undecided parts keep the result
-    undecided. Holds the shared, read-only pieces (the CNN); :meth:`new_track` gives each
-    tracked person fresh state.
+    undecided. Holds the shared, read-only pieces (the passive networks); :meth:`new_track`
+    gives each tracked person fresh state.
     """
 
     def __init__(self, *, motion: bool = True, challenge: bool = False,
-                 cnn_model: str | Path | None = None, threshold: float = GATE_THRESHOLD,
+                 threshold: float = GATE_THRESHOLD,
                  challenge_prompts: list[str] | None = None, challenge_timeout_s: float = 6.0,
                  rng: random.Random | None = None, challenge_n: int = 2,
-                 cnn_min_frames: int = 3, passive: PassiveCheck | None = None) -> None:
-        if not (motion or challenge or cnn_model or passive):
+                 passive: PassiveCheck | None = None) -> None:
+        if not (motion or challenge or passive):
             raise ValueError("a liveness gate needs at least one part "
-                             "(passive, motion, challenge, cnn)")
+                             "(passive, motion, challenge)")
         self.passive = passive
         self.motion = motion
         self.challenge = challenge
-        self.cnn = CnnLiveness.load(cnn_model) if cnn_model else None
         self.threshold = threshold
         self.challenge_prompts = challenge_prompts
         self.challenge_timeout_s = challenge_timeout_s
         self.challenge_n = challenge_n
-        self.cnn_min_frames = cnn_min_frames
         self.rng = rng or random.SystemRandom()
 
     def new_track(self) -> TrackLiveness:
@@ -550,7 +467,6 @@ class TrackLiveness:
         self.challenge = (ChallengeLiveness(gate.challenge_prompts, gate.challenge_n,
                                             gate.challenge_timeout_s, gate.rng)
                           if gate.challenge else None)
-        self.cnn_scores: list[float] = []
         self.passive_scores: list[float] = []
         self.passive_unusable: str | None = None
         self.passive_seen = 0
@@ -566,8 +482,6 @@ class TrackLiveness:
             self.motion.update(frame_rgb, face, t)
         if self.challenge is not None:
             self.challenge.update(face, t)
-        if self.gate.cnn is not None:
-            self.cnn_scores.append(self.gate.cnn.score(frame_rgb, face))
 
     def _passive_wanted(self) -> bool:
         """Score this frame? Every PASSIVE_EVERY-th frame, and no more once the running mean
@@ -589,21 +503,6 @@ class TrackLiveness:
         """The whole challenge sequence, for the event row (None without a challenge)."""
         return self.challenge.sequence if self.challenge is not None else None
 
-    def _cnn_result(self) -> LivenessResult:
-        cnn = self.gate.cnn
-        assert cnn is not None
-        n = len(self.cnn_scores)
-        mean = float(np.mean(self.cnn_scores)) if n else 0.0
-        details = {"frames": n, "p_live": round(mean, 4), "threshold": cnn.threshold}
-        if n < self.gate.cnn_min_frames:
-            return LivenessResult(0.0, None, "pending", details)
-        # map P(live) so that the model's own threshold sits at 0.5
-        odds = mean / max(1e-9, 1 - mean)
-        thr_odds = cnn.threshold / max(1e-9, 1 - cnn.threshold)
-        live = mean >= cnn.threshold
-        return LivenessResult(ratio_score(odds, thr_odds), live,
-                              "live" if live else "cnn_spoof", details)
-
     def result(self) -> LivenessResult:
         parts: dict[str, LivenessResult] = {}
         if self.gate.passive is not None:
@@ -617,8 +516,6 @@ class TrackLiveness:
             parts["motion"] = motion
         if self.challenge is not None:
             parts["challenge"] = self.challenge.result()
-        if self.gate.cnn is not None:
-            parts["cnn"] = self._cnn_result()
         score = min(p.score for p in parts.values())
         details = {name: p.to_dict() for name, p in parts.items()}
         details["threshold"] = self.gate.threshold

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
+from faceid.errors import InputError
 from faceid.turnstile import FrameReport
 
 COLOURS = {"granted": (0, 200, 0), "denied": (220, 0, 0), "checking": (230, 180, 0),
@@ -36,19 +39,32 @@ def annotate(frame: np.ndarray, report: FrameReport) -> np.ndarray:
 
 
 class Recorder:
-    """Writes annotated frames to a video file (the codec from the suffix: .avi MJPG, else
-    mp4v)."""
+    """Writes annotated frames to a video file (the codec from the suffix: .avi MJPG, .mp4
+    mp4v). The file is tried at construction, so a path that cannot be written fails when
+    the door starts, not silently at the end."""
 
-    def __init__(self, path: str, fps: float) -> None:
-        self.path = path
+    SUFFIXES = {".avi": "MJPG", ".mp4": "mp4v"}
+
+    def __init__(self, path: str | Path, fps: float) -> None:
+        self.path = Path(path)
         self.fps = fps
         self.writer: cv2.VideoWriter | None = None
+        fourcc = self.SUFFIXES.get(self.path.suffix.lower())
+        if fourcc is None:
+            raise InputError(f"{self.path}: record to a .mp4 or .avi file")
+        if not self.path.parent.is_dir():
+            raise InputError(f"{self.path}: no such folder {str(self.path.parent)!r}")
+        self.fourcc = cv2.VideoWriter_fourcc(*fourcc)
+        probe = cv2.VideoWriter(str(self.path), self.fourcc, fps, (64, 64))
+        opened = probe.isOpened()
+        probe.release()
+        if not opened:
+            raise InputError(f"{self.path}: cannot write a video file here")
 
     def write(self, frame: np.ndarray, report: FrameReport) -> None:
         img = cv2.cvtColor(annotate(frame, report), cv2.COLOR_RGB2BGR)
         if self.writer is None:
-            fourcc = cv2.VideoWriter_fourcc(*("MJPG" if self.path.endswith(".avi") else "mp4v"))
-            self.writer = cv2.VideoWriter(self.path, fourcc, self.fps,
+            self.writer = cv2.VideoWriter(str(self.path), self.fourcc, self.fps,
                                           (img.shape[1], img.shape[0]))
         self.writer.write(img)
 

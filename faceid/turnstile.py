@@ -4,13 +4,22 @@ frames encoded and averaged -> 1:K (or 1:1 with ``claim``) -> liveness gate -> g
 
 States: idle (nobody) -> tracking (a face, gathering frames) -> checking (matched, waiting
 for liveness) -> granted / denied -> cooldown (the decided person is still in view, or was
-just granted: one grant per pass). Any error while deciding denies (fail closed).
+just granted: one grant per pass).
+
+Fail closed, keep running: an error in any stage (refresh, detect, liveness, encode, match,
+record, open) never opens the door and never ends the loop; the frame is dropped or the
+track denied, the fault is counted in :class:`Health`, and the next frame tries again. A
+decision is written to the audit trail before anything acts on it; if it cannot be written
+(the database is down) the door does not open and the decision waits in memory until the
+database is back.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -19,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from faceid.actuators import Actuator, Decision, LogActuator
+from faceid.actuators import Decision, Notifier, Opener, Outbox, log_decision
 from faceid.detect import Face
 from faceid.gallery import Gallery
 from faceid.liveness import LivenessGate
@@ -43,6 +52,35 @@ class WatchConfig:
     snapshots: bool = False  # keep a face crop with each event
     snapshot_days: float | None = None  # retention for those crops
     refresh_s: float = 2.0  # how often to look for enrolments by other processes
+    door: str | None = None  # the door's name in the audit trail
+    unwritten_max: int = 10_000  # decisions held while the database is down
+
+
+@dataclass
+class Health:
+    """Whether the door is working as configured, for ``--health-file`` and the benchmarks:
+    ``degraded`` while any stage keeps failing, with the last fault of each stage."""
+
+    frames: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+    failing: dict[str, str] = field(default_factory=dict)  # stage -> last error, until it recovers
+    unwritten: int = 0
+
+    def fault(self, stage: str, exc: BaseException) -> None:
+        self.faults[stage] = self.faults.get(stage, 0) + 1
+        self.failing[stage] = f"{type(exc).__name__}: {exc}"[:300]
+
+    def ok(self, stage: str) -> None:
+        self.failing.pop(stage, None)
+
+    @property
+    def degraded(self) -> bool:
+        return bool(self.failing) or self.unwritten > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": "degraded" if self.degraded else "ok", "frames": self.frames,
+                "faults": dict(self.faults), "failing": dict(self.failing),
+                "unwritten_events": self.unwritten}
 
 
 @dataclass
@@ -64,34 +102,48 @@ class Turnstile:
     """One door. Feed it frames with :meth:`process` (or a whole source with :meth:`run`)."""
 
     def __init__(self, gallery: Gallery, config: WatchConfig, gate: LivenessGate,
-                 actuators: Iterable[Actuator] = ()) -> None:
+                 opener: Opener | None = None, notifiers: Iterable[Notifier] = ()) -> None:
         self.gallery = gallery
         self.fid = gallery.fid
         self.config = config
         self.gate = gate
-        self.actuators = [LogActuator(), *actuators]
+        self.opener = opener
+        self.outbox = Outbox(notifiers, self._delivered)
         self.tracker = Tracker()
         self.recent_grants: dict[int, float] = {}
         self.decisions: list[Decision] = []
+        self.health = Health()
+        self._unwritten: deque[tuple[Decision, bytes | None]] = deque(
+            maxlen=config.unwritten_max)
         self._last_refresh = -1e9
+        self._retry_at = -1e9
         self.started = datetime.now(timezone.utc)
         if config.claim is not None:
             self.claimed = gallery.store.resolve(config.claim)  # unknown claim: fail early
         else:
             gallery.require_same_model()
+        gallery.operating_point()  # thresholds known (and stored) before the first face
         if config.snapshot_days is not None:
             self.prune_snapshots()
 
     # -- one frame ----------------------------------------------------------------------
     def process(self, frame: np.ndarray, t: float) -> FrameReport:
-        """Run one frame through the loop; returns what it saw and decided."""
+        """Run one frame through the loop; returns what it saw and decided. Never raises
+        for a fault of its own stages: the frame is dropped (nothing opens) and the fault
+        is counted in ``health``."""
         report = FrameReport(t, "idle")
-        tick = time.perf_counter()
-        if t - self._last_refresh >= self.config.refresh_s:
-            self.gallery.refresh()
-            self._last_refresh = t
-        faces = self.fid.detect(frame)
-        tick = _lap(report, "detect", tick)
+        self.health.frames += 1
+        self._refresh(t)
+        self._flush_unwritten(t)
+        try:
+            faces = self.fid.detect(frame)
+            self.health.ok("detect")
+        except Exception as exc:  # noqa: BLE001 - a bad frame or a detector fault: skip it
+            log.exception("detection failed; frame dropped")
+            self.health.fault("detect", exc)
+            report.state = "error"
+            return report
+        tick = _lap(report, "detect", time.perf_counter())
         report.faces = faces
         seen = self.tracker.update(faces, t)
         subject, tailgater = pick_subject(seen, frame.shape)
@@ -113,8 +165,10 @@ class Turnstile:
             self._gather(frame, subject, report)
             tick = _lap(report, "encode", tick)
             decision = self._decide(subject, t, report)
+            self.health.ok("decide")
         except Exception as exc:  # noqa: BLE001 - fail closed, whatever went wrong
             log.exception("error while deciding; denying")
+            self.health.fault("decide", exc)
             decision = self._decision(subject, t, "deny", "error", details=str(exc))
         if decision is not None:
             data["decision"] = decision
@@ -122,6 +176,19 @@ class Turnstile:
             report.decisions.append(self._act(decision, frame, subject.face))
             _lap(report, "act", tick)
         return report
+
+    def _refresh(self, t: float) -> None:
+        """Pick up enrolments by other processes; on a database fault keep deciding with
+        the gallery already loaded (removals still take effect when it is back)."""
+        if t - self._last_refresh < self.config.refresh_s:
+            return
+        self._last_refresh = t
+        try:
+            self.gallery.refresh()
+            self.health.ok("refresh")
+        except Exception as exc:  # noqa: BLE001 - the database may come back
+            log.warning("gallery refresh failed: %s", exc)
+            self.health.fault("refresh", exc)
 
     def _gather(self, frame: np.ndarray, track: Track, report: FrameReport) -> None:
         """Encode the subject's face if this frame passes the quality gate."""
@@ -161,7 +228,7 @@ class Turnstile:
         mean = np.mean(data["encodings"], axis=0)
         mean /= np.linalg.norm(mean)
         match = self._match(mean)
-        report.label = match.get("person_name")
+        report.label = match["person_name"]  # None for an unknown face
         report.state = "checking"
         if match["person_id"] is None:
             return self._decision(track, t, "deny", "unknown", liveness=live.score,
@@ -186,16 +253,28 @@ class Turnstile:
         return self._decision(track, t, "grant", "match", liveness=live.score, **_fields(match))
 
     def _match(self, embedding: np.ndarray) -> dict[str, Any]:
-        """1:1 against the claim, or 1:K; person_id None when nobody matches."""
+        """1:1 against the claim, or 1:K; person_id and person_name are None when nobody
+        matches (the nearest candidate goes only to the event row's restricted ``audit``)."""
         if self.config.claim is not None:
             v = self.gallery.verify(embedding, self.claimed.id)
-            return {"person_id": v.person_id if v.same else None, "person_name": v.name,
-                    "distance": v.distance, "margin": None}
-        r = self.gallery.identify(embedding, top=2)
-        best = r.candidates[0] if r.candidates else None
-        return {"person_id": r.person.person_id if r.person else None,
-                "person_name": best.name if best else None,
-                "distance": best.distance if best else None, "margin": r.margin}
+            same = v.same
+            found = {"person_id": v.person_id, "person_name": v.name, "distance": v.distance,
+                     "margin": None}
+        else:
+            r = self.gallery.identify(embedding, top=2)
+            best = r.candidates[0] if r.candidates else None
+            same = r.person is not None
+            found = {"person_id": best.person_id if best else None,
+                     "person_name": best.name if best else None,
+                     "distance": best.distance if best else None, "margin": r.margin}
+        if same:
+            return found
+        nearest = ({"person_id": found["person_id"], "distance": found["distance"]}
+                   if found["person_id"] is not None else None)
+        if self.config.claim is not None:
+            nearest = {"claim": self.config.claim, "claimed_id": self.claimed.id}
+        return {"person_id": None, "person_name": None, "distance": found["distance"],
+                "margin": found["margin"], "audit": {"nearest": nearest}}
 
     def _decision(self, track: Track, t: float, verdict: str, reason: str,
                   **kw: Any) -> Decision:
@@ -203,37 +282,84 @@ class Turnstile:
                         tau=(self.gallery.tau_verify if self.config.claim is not None
                              else self.gallery.tau), model=self.gallery.model.key,
                         prompts=track.data["live"].sequence if "live" in track.data else None,
-                        **kw)
+                        door=self.config.door, **kw)
 
     def _act(self, d: Decision, frame: np.ndarray, face: Face) -> Decision:
-        """Record, then actuate; a failed grant actuator turns into a recorded deny."""
+        """Write the event, then open (grants only, and only once it is written), then hand
+        the decision to the notifiers. One event per decision: the relay's outcome and the
+        notifiers' delivery status are stored on it, never as a second event."""
         snapshot = _snapshot(frame, face) if self.config.snapshots else None
-        d.event_id = self._record(d, snapshot)
-        for actuator in self.actuators:
-            try:
-                actuator.act(d)
-            except Exception as exc:  # noqa: BLE001 - fail closed
-                log.error("actuator failed: %s", exc)
-                if d.decision == "grant":
-                    denied = Decision(**{**d.to_dict(), "decision": "deny",
-                                         "reason": "actuator_error", "details": str(exc),
-                                         "event_id": None})
-                    denied.event_id = self._record(denied, None)
-                    self.decisions.append(d)
-                    d = denied
-                    break
+        try:
+            d.event_id = self._record(d, snapshot)
+            self.health.ok("record")
+        except Exception as exc:  # noqa: BLE001 - unrecorded: nothing may open
+            log.error("could not record the decision (%s); the door stays closed", exc)
+            self.health.fault("record", exc)
+            if d.decision == "grant":
+                d.actuation = "not_opened: decision not recorded"
+            self._unwritten.append((d, snapshot))
+            self.health.unwritten = len(self._unwritten)
+        else:
+            if d.decision == "grant":
+                self._open(d)
+        log_decision(d)
+        self.outbox.put(d)
         self.decisions.append(d)
         return d
 
-    def _record(self, d: Decision, snapshot: bytes | None) -> int:
-        import json
+    def _open(self, d: Decision) -> None:
+        if self.opener is None:
+            d.actuation = "opened"  # no relay configured: the grant is the outcome
+        else:
+            try:
+                self.opener.open(d)
+                d.actuation = "opened"
+                self.health.ok("open")
+            except Exception as exc:  # noqa: BLE001 - the door stays shut
+                log.error("the door did not open: %s", exc)
+                self.health.fault("open", exc)
+                d.actuation = f"failed: {exc}"[:500]
+        try:
+            self.gallery.store.set_actuation(d.event_id, d.actuation)
+        except Exception as exc:  # noqa: BLE001 - the event row exists; the outcome is logged
+            log.error("could not store the door's outcome on event %s: %s", d.event_id, exc)
 
-        details = {"track": d.track, "prompts": d.prompts, "note": d.details}
+    def _flush_unwritten(self, t: float) -> None:
+        """Write decisions held while the database was down, oldest first (their own
+        times), until one fails again; retried every ``refresh_s`` so a locked database
+        does not cost its busy timeout on every frame."""
+        if not self._unwritten or t < self._retry_at:
+            return
+        while self._unwritten:
+            d, snapshot = self._unwritten[0]
+            try:
+                d.event_id = self._record(d, snapshot)
+            except Exception:  # noqa: BLE001 - still down; try again later
+                self._retry_at = t + self.config.refresh_s
+                return
+            self._unwritten.popleft()
+            self.health.unwritten = len(self._unwritten)
+            if d.actuation:
+                self.gallery.store.set_actuation(d.event_id, d.actuation)
+        self.health.ok("record")
+
+    def _delivered(self, event_id: int | None, notifier: str, status: dict[str, Any]) -> None:
+        if event_id is not None:
+            self.gallery.store.set_delivery(event_id, notifier, status)
+
+    def _record(self, d: Decision, snapshot: bytes | None) -> int:
+        details = {"track": d.track, "prompts": d.prompts, "note": d.details,
+                   **(d.audit or {})}
         return self.gallery.store.add_event(
             time=datetime.fromisoformat(d.time), source=d.source, decision=d.decision,
             person_id=d.person_id, person_name=d.person_name, distance=d.distance,
-            margin=d.margin, liveness=d.liveness, model=d.model, tau=d.tau,
+            margin=d.margin, liveness=d.liveness, model=d.model, tau=d.tau, door=d.door,
             reason=d.reason, details=json.dumps(details), snapshot_jpeg=snapshot)
+
+    def close(self, wait_s: float = 10.0) -> int:
+        """Stop: deliver what the notifiers still owe (up to ``wait_s``); returns how many
+        deliveries were left undelivered."""
+        return self.outbox.close(wait_s)
 
     def prune_snapshots(self) -> int:
         days = self.config.snapshot_days or 0
@@ -256,7 +382,8 @@ class Turnstile:
 
 
 def _fields(match: dict[str, Any]) -> dict[str, Any]:
-    return {k: match[k] for k in ("person_id", "person_name", "distance", "margin")}
+    return {k: match[k] for k in ("person_id", "person_name", "distance", "margin", "audit")
+            if k in match}
 
 
 def _lap(report: FrameReport, stage: str, since: float) -> float:

@@ -42,12 +42,13 @@ class FrameSource:
 
     Files and folders are read once, with time = index / fps (video time, so a clip gives
     the same decisions however fast the machine is). Cameras and streams use the wall clock
-    and reconnect with exponential backoff when they fail or drop; after ``retries`` failed
-    reconnects in a row the source gives up with SourceError. Frames that decode to nothing
+    and reconnect with exponential backoff (capped at ``max_backoff_s``) when they fail or
+    drop: forever by default, so a camera reboot never stops a door; with ``retries`` set,
+    after that many failed reconnects in a row the source gives up with SourceError. Frames that decode to nothing
     usable are skipped and counted in ``corrupt``.
     """
 
-    def __init__(self, spec: str, *, fps: float | None = None, retries: int = 5,
+    def __init__(self, spec: str, *, fps: float | None = None, retries: int | None = None,
                  backoff_s: float = 0.5, max_backoff_s: float = 8.0) -> None:
         self.spec = spec
         self.live = spec.isdigit() or "://" in spec
@@ -112,26 +113,32 @@ class FrameSource:
             if cap is None:
                 try:
                     cap = open_capture(self.spec)
-                    failures = 0
                 except SourceError:
                     failures += 1
-                    if failures > self.retries:
-                        raise SourceError(f"{self.spec}: camera or stream lost; gave up after "
-                                          f"{self.retries} reconnects") from None
-                    wait = min(self.max_backoff_s, self.backoff_s * 2 ** (failures - 1))
-                    log.warning("%s: cannot open; retrying in %.1f s", self.spec, wait)
-                    time.sleep(wait)
+                    self._give_up_or_wait(failures, "cannot open", log)
                     continue
             ok, frame = cap.read()
             if not ok:
                 cap.release()
                 cap = None
                 self.reconnects += 1
-                log.warning("%s: stream dropped; reconnecting", self.spec)
+                failures += 1  # a stream that opens but yields nothing backs off too
+                self._give_up_or_wait(failures, "stream dropped", log)
                 continue
+            failures = 0
             index += 1
             if (rgb := self._accept(frame)) is not None:
                 yield index, time.monotonic() - start, rgb
+
+    def _give_up_or_wait(self, failures: int, what: str, log: logging.Logger) -> None:
+        """Sleep before the next reconnect (exponential, capped), or raise once ``retries``
+        consecutive attempts have failed."""
+        if self.retries is not None and failures > self.retries:
+            raise SourceError(f"{self.spec}: camera or stream lost; gave up after "
+                              f"{self.retries} reconnects")
+        wait = min(self.max_backoff_s, self.backoff_s * 2 ** min(failures - 1, 16))
+        log.warning("%s: %s; retrying in %.1f s", self.spec, what, wait)
+        time.sleep(wait)
 
 
 def _usable(frame: np.ndarray | None) -> bool:

@@ -3,15 +3,19 @@ zone rule on real detections."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from faceid.actuators import CommandActuator, Decision, WebhookActuator
+from faceid.actuators import (SIGNATURE_HEADER, TIMESTAMP_HEADER, Decision, DenyCommand,
+                              Opener, Outbox, Webhook, sign)
 from faceid.detect import Face
 from faceid.tracking import Tracker, pick_subject
 
@@ -23,13 +27,20 @@ def decision(**kw) -> Decision:
     return Decision(**{**base, **kw})
 
 
+SECRET = b"site-secret"
+
+
 class _Hook(BaseHTTPRequestHandler):
-    received: list[dict] = []
+    received: list[tuple[dict, dict]] = []
     status = 200
+    delay = 0.0
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        _Hook.received.append(json.loads(body))
+        time.sleep(_Hook.delay)
+        _Hook.received.append((json.loads(body), {
+            "body": body, "stamp": self.headers[TIMESTAMP_HEADER],
+            "signature": self.headers[SIGNATURE_HEADER]}))
         self.send_response(_Hook.status)
         self.end_headers()
 
@@ -39,44 +50,83 @@ class _Hook(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def hook_url():
-    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     _Hook.received.clear()
     _Hook.status = 200
+    _Hook.delay = 0.0
     yield f"http://127.0.0.1:{server.server_port}/door"
     server.shutdown()
 
 
-def test_webhook_posts_the_decision_as_json(hook_url: str) -> None:
-    WebhookActuator(hook_url).act(decision())
-    (got,) = _Hook.received
+def test_webhook_posts_the_decision_as_signed_json(hook_url: str) -> None:
+    Webhook(hook_url, SECRET).send(decision(audit={"nearest": {"person_id": 3}}))
+    ((got, meta),) = _Hook.received
     assert got["decision"] == "grant" and got["person_name"] == "Ada Lovelace"
     assert got["distance"] == 0.31
+    assert "audit" not in got  # the restricted field never leaves the event row
+    # the receiver can check the signature with the shared secret, and a changed body fails
+    expected = hmac.new(SECRET, meta["stamp"].encode() + b"." + meta["body"], hashlib.sha256)
+    assert meta["signature"] == "sha256=" + expected.hexdigest()
+    assert sign(SECRET, meta["stamp"], meta["body"].replace(b"grant", b"deny!")) != meta["signature"]
+    assert sign(b"other", meta["stamp"], meta["body"]) != meta["signature"]
+
+
+def test_webhook_refuses_an_empty_secret() -> None:
+    with pytest.raises(ValueError, match="secret"):
+        Webhook("http://127.0.0.1:9/x", b"")
 
 
 def test_webhook_error_status_raises(hook_url: str) -> None:
     _Hook.status = 503
     with pytest.raises(RuntimeError, match="503"):
-        WebhookActuator(hook_url).act(decision())
+        Webhook(hook_url, SECRET).send(decision())
 
 
-def test_webhook_unreachable_raises() -> None:
-    with pytest.raises(Exception):
-        WebhookActuator("http://127.0.0.1:9/nothing", timeout=1).act(decision())
+def test_webhook_unreachable_raises_one_line() -> None:
+    with pytest.raises(RuntimeError, match="unreachable: ConnectionError"):
+        Webhook("http://127.0.0.1:9/nothing", SECRET, timeout=1).send(decision())
 
 
-def test_command_gets_the_decision_in_its_environment(tmp_path: Path) -> None:
+def test_opener_gets_the_decision_in_its_environment(tmp_path: Path) -> None:
     out = tmp_path / "out.txt"
-    CommandActuator(on_grant=f'echo "$FACEID_DECISION $FACEID_PERSON_NAME $FACEID_PERSON_ID" > {out}'
-                    ).act(decision())
+    Opener(f'echo "$FACEID_DECISION $FACEID_PERSON_NAME $FACEID_PERSON_ID" > {out}'
+           ).open(decision())
     assert out.read_text().strip() == "grant Ada Lovelace 7"
-    CommandActuator(on_grant=f"echo unused > {tmp_path / 'x'}").act(decision(decision="deny"))
-    assert not (tmp_path / "x").exists()  # no on_deny command: nothing runs
+    DenyCommand(f"echo unused > {tmp_path / 'x'}").send(decision(decision="grant"))
+    assert not (tmp_path / "x").exists()  # the deny notifier ignores grants
 
 
-def test_command_failure_raises() -> None:
+def test_command_failure_and_timeout_raise() -> None:
     with pytest.raises(RuntimeError, match="exited 3"):
-        CommandActuator(on_grant="exit 3").act(decision())
+        Opener("exit 3").open(decision())
+    with pytest.raises(RuntimeError, match="longer than 0.5 s"):
+        Opener("sleep 5", timeout=0.5).open(decision())
+
+
+def test_outbox_retries_then_reports_and_never_blocks(hook_url: str) -> None:
+    """A failing webhook is retried in the background; put() returns at once even when the
+    receiver is slow, and every outcome reaches on_status."""
+    statuses: list[tuple[int | None, str, str]] = []
+    box = Outbox([Webhook(hook_url, SECRET)],
+                 lambda eid, name, st: statuses.append((eid, name, st["status"])),
+                 attempts=3, backoff_s=0.05)
+    _Hook.status = 500
+    _Hook.delay = 0.3
+    t0 = time.monotonic()
+    box.put(decision(event_id=1))
+    assert time.monotonic() - t0 < 0.1  # the door does not wait for the webhook
+    assert box.close(wait_s=10) == 0
+    assert statuses == [(1, "webhook", "retrying"), (1, "webhook", "retrying"),
+                        (1, "webhook", "failed")]
+    assert len(_Hook.received) == 3
+    statuses.clear()
+    _Hook.status, _Hook.delay = 200, 0.0
+    box = Outbox([Webhook(hook_url, SECRET)],
+                 lambda eid, name, st: statuses.append((eid, name, st["status"])))
+    box.put(decision(event_id=2))
+    box.close(wait_s=10)
+    assert statuses == [(2, "webhook", "delivered")]
 
 
 def _face(x0: float, y0: float, size: float) -> Face:

@@ -81,11 +81,11 @@ def test_enrol_identify_verify_people(home: Path, lfw_images: Path) -> None:
     assert faceid(home, "people", "rename", "Tony Blair", "Anthony Blair").returncode == 0
     shown = as_json(faceid(home, "people", "show", "Anthony Blair", "--json"))
     assert shown["templates"][0]["source"].endswith("Tony_Blair_0001.jpg")
-    events = as_json(faceid(home, "events", "--json"))["events"]
+    events = as_json(faceid(home, "events", "--kind", "decision", "--json"))["events"]
     assert [e["decision"] for e in events] == ["no_match", "match", "unknown", "match"]
     assert events[1]["person_name"] == "Tony Blair" and events[3]["person_name"] == "Colin Powell"
 
-    assert faceid(home, "people", "remove", "B-7").returncode == 0
+    assert faceid(home, "people", "remove", "B-7", "--yes").returncode == 0
     p = faceid(home, "identify", lfw(lfw_images, "Colin_Powell", 6), "--json", *SITE_TAU)
     assert p.returncode == 1 and as_json(p)["decision"] == "unknown"
     status = as_json(faceid(home, "index", "status", "--json"))
@@ -112,7 +112,7 @@ def test_enrol_refuses_bad_photos_naming_them(home: Path, lfw_images: Path, tmp_
 
 
 def test_locked_database_waits_then_fails_clearly(home: Path, lfw_images: Path) -> None:
-    assert faceid(home, "people", "list").returncode == 0  # creates the database
+    assert faceid(home, "init").returncode == 0  # creates the database
     conn = sqlite3.connect(home / "faceid.db", isolation_level=None)
     conn.execute("BEGIN EXCLUSIVE")
     try:
@@ -129,7 +129,7 @@ def test_locked_database_waits_then_fails_clearly(home: Path, lfw_images: Path) 
 
 
 def test_newer_schema_is_refused_clearly(home: Path) -> None:
-    assert faceid(home, "people", "list").returncode == 0
+    assert faceid(home, "init").returncode == 0
     with sqlite3.connect(home / "faceid.db") as conn:
         conn.execute("UPDATE alembic_version SET version_num = '0999_future'")
     assert_one_line_error(faceid(home, "people", "list"), 52, "newer than this faceid")
@@ -224,5 +224,6 @@ def test_watch_grants_an_enrolled_live_person_and_runs_the_grant_command(
     assert [(d["decision"], d["person_name"]) for d in decisions] == [
         ("grant", "Head Pose Female")]
     assert opened.read_text().strip() == "Head Pose Female"
-    events = as_json(faceid(home, "events", "--person", "Head Pose Female", "--json"))
+    events = as_json(faceid(home, "events", "--person", "Head Pose Female", "--kind",
+                                "decision", "--json"))
     assert [e["decision"] for e in events["events"]] == ["grant"]

@@ -8,7 +8,6 @@ by the known warp, so these tests run one detection per photo, not one per frame
 from __future__ import annotations
 
 import itertools
-import json
 import random
 from pathlib import Path
 
@@ -23,13 +22,10 @@ from bench.spoof_sets import (
     slideshow_sequence,
 )
 from faceid.detect import Face
-from faceid.errors import LivenessModelError
 from faceid.liveness import (
     ChallengeLiveness,
-    CnnLiveness,
     LivenessGate,
     MotionLiveness,
-    face_crop,
 )
 from tests.conftest import DATASETS, lfw
 
@@ -204,85 +200,6 @@ def test_challenge_on_a_real_head_turn(head_turn):
 
 # ---------------------------------------------------------------- CNN and the gate
 
-@pytest.fixture(scope="module")
-def cnn_model(tmp_path_factory, lfw_images, detector, background) -> Path:
-    """A tiny train-liveness run on real crops: the live sample and LFW stills against the
-    real print and screen samples and warped print / moire screen versions of the stills."""
-    import cv2
-    from typer import Typer
-    from typer.testing import CliRunner
-
-    from faceid.imageio import load_image
-    from training.liveness import register
-
-    root = tmp_path_factory.mktemp("liveness-data")
-    live, spoof = root / "live", root / "spoof"
-    live.mkdir()
-    spoof.mkdir()
-    samples = DATASETS / "antispoof_samples"
-
-    def save(folder: Path, name: str, img: np.ndarray, box) -> None:
-        crop = face_crop(img, box, 160, 2.2)
-        cv2.imwrite(str(folder / name), crop[..., ::-1])
-
-    for name, folder in (("image_T1.jpg", live), ("image_F1.jpg", spoof), ("image_F2.jpg", spoof)):
-        img = load_image(samples / name)
-        save(folder, name, img, max(detector.detect(img), key=lambda f: f.size).box)
-    rng = np.random.default_rng(0)
-    people = ["Colin_Powell", "Hugo_Chavez", "Ariel_Sharon", "Jean_Chretien"]
-    for still in load_stills([lfw(lfw_images, p, 1) for p in people], detector, None):
-        save(live, still.path.name, still.image, still.face.box)
-        for variant in ("plain", "moire"):
-            seq = attack_sequence(still, "print" if variant == "plain" else "replay",
-                                  variant if variant == "plain" else "screen", rng, background,
-                                  n_frames=12)
-            save(spoof, f"{still.path.stem}-{variant}.png", seq.frames[6], seq.faces[6].box)
-    app = Typer()
-    register(app)
-    app.command("noop")(lambda: None)  # a second command keeps Typer's sub-command layout
-    out = root / "model" / "live.json"
-    res = CliRunner().invoke(app, ["train-liveness", str(live), str(spoof), "--out", str(out),
-                                   "--epochs", "3", "--json"])
-    assert res.exit_code == 0, res.output
-    doc = json.loads(res.stdout)
-    # every file is counted: used, or skipped with the reason (MTCNN misses some screens)
-    assert doc["images"]["live"] + doc["skipped"]["live_no_face"] == 5
-    assert doc["images"]["spoof"] + doc["skipped"]["spoof_no_face"] == 10
-    assert doc["images"]["live"] >= 4 and doc["images"]["spoof"] >= 8
-    assert 0 < doc["threshold"] < 1
-    return out
-
-
-def test_train_liveness_writes_a_model_that_loads_and_scores(cnn_model, detector):
-    from faceid.imageio import load_image
-
-    info = json.loads(cnn_model.read_text())
-    assert info["format"] == "faceid-liveness/1" and info["training"]["live_images"] >= 4
-    cnn = CnnLiveness.load(cnn_model)
-    img = load_image(DATASETS / "antispoof_samples" / "image_T1.jpg")
-    p = cnn.score(img, detector.detect(img)[0])
-    assert 0.0 <= p <= 1.0
-    gate = LivenessGate(motion=False, cnn_model=cnn_model)
-    track = gate.new_track()
-    assert track.result().live is None  # no frames yet: undecided, never live
-    for _ in range(3):
-        track.update(img, detector.detect(img)[0], 0.0)
-    assert track.result().live is not None and "cnn" in track.result().details
-
-
-def test_broken_liveness_model_is_refused(cnn_model, tmp_path):
-    bad = tmp_path / "bad.json"
-    doc = json.loads(cnn_model.read_text())
-    doc["weights"]["sha256"] = "0" * 64
-    doc["weights"]["path"] = str(cnn_model.with_suffix(".pt"))
-    bad.write_text(json.dumps(doc))
-    with pytest.raises(LivenessModelError) as err:
-        CnnLiveness.load(bad)
-    assert err.value.exit_code == 90
-    with pytest.raises(LivenessModelError):
-        CnnLiveness.load(tmp_path / "missing.json")
-
-
 def test_gate_fails_closed(lfw_images, detector, background, head_turn):
     with pytest.raises(ValueError):
         LivenessGate(motion=False)
@@ -304,24 +221,3 @@ def test_gate_fails_closed(lfw_images, detector, background, head_turn):
     r = track.result()
     assert r.live is True, r.details
     assert set(r.details) >= {"motion", "challenge"} and r.score >= 0.5
-
-
-def test_train_liveness_refuses_folders_without_faces(tmp_path):
-    from typer import Typer
-    from typer.testing import CliRunner
-
-    from faceid.errors import LivenessDataError
-    from training.liveness import register
-
-    (tmp_path / "live").mkdir()
-    (tmp_path / "spoof").mkdir()
-    (tmp_path / "live" / "notes.txt").write_text("not an image")
-    app = Typer()
-    register(app)
-    app.command("noop")(lambda: None)
-    res = CliRunner().invoke(app, ["train-liveness", str(tmp_path / "live"),
-                                   str(tmp_path / "spoof"), "--json"])
-    assert isinstance(res.exception, LivenessDataError) and res.exception.exit_code == 91
-    res = CliRunner().invoke(app, ["train-liveness", str(tmp_path / "nowhere"),
-                                   str(tmp_path / "spoof")])
-    assert isinstance(res.exception, LivenessDataError)

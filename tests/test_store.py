@@ -43,7 +43,7 @@ def gallery(db_url: str, fid, tmp_path: Path) -> Gallery:
 def test_schema_is_migrated_once(db_url: str) -> None:
     s1 = Store(db_url)
     s2 = Store(db_url)  # a second open sees the head revision and changes nothing
-    assert s1.schema_revision == s2.schema_revision == "0002"
+    assert s1.schema_revision == s2.schema_revision == "0003"
     tables = set(sa.inspect(s1.engine).get_table_names())
     assert {"people", "templates", "models", "events", "alembic_version"} <= tables
 
@@ -116,7 +116,7 @@ def test_remove_person_erases_templates_keeps_events(gallery: Gallery, faces) ->
     assert set(gallery.index.owners.values()) == {gallery.store.resolve("Hugo Chavez").id}
     probe = faces["Colin_Powell"][0].vector
     assert all(c.name != "Colin Powell" for c in gallery.identify(probe).candidates)
-    (event,) = gallery.store.events()
+    (event,) = gallery.store.events(kind="decision")
     assert event.person_id is None and event.person_name == "Colin Powell"
     with pytest.raises(UnknownPerson):
         gallery.store.resolve("Colin Powell")
@@ -189,12 +189,12 @@ def test_events_filter_by_time_and_person(gallery: Gallery, faces) -> None:
     gallery.store.add_event(source="door-1", decision="grant", reason="match", person_id=p,
                             person_name="Tony Blair", distance=0.3, liveness=0.9)
     gallery.store.add_event(source="door-1", decision="deny", reason="unknown")
-    assert len(gallery.store.events()) == 2
-    assert [e.decision for e in gallery.store.events(person="Tony Blair")] == ["grant"]
+    assert len(gallery.store.events(kind="decision")) == 2
+    assert [e.decision for e in gallery.store.events(person="Tony Blair", kind="decision")] == ["grant"]
     future = datetime.now(timezone.utc) + timedelta(hours=1)
     past = datetime.now(timezone.utc) - timedelta(hours=1)
     assert gallery.store.events(since=future) == []
-    assert len(gallery.store.events(since=past)) == 2
+    assert len(gallery.store.events(since=past, kind="decision")) == 2
 
 
 def test_vectors_round_trip_exactly(gallery: Gallery, faces) -> None:

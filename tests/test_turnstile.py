@@ -63,7 +63,7 @@ def test_enrolled_live_person_is_granted_once(gallery: Gallery) -> None:
     d = decisions[0]
     assert d.person_name == "Head Pose Female" and d.distance <= gallery.tau
     assert d.liveness is not None and d.liveness >= 0.5
-    (event,) = gallery.store.events()
+    (event,) = gallery.store.events(kind="decision")
     assert (event.decision, event.reason, event.person_name) == ("grant", "match",
                                                                   "Head Pose Female")
     assert event.source == str(FEMALE) and event.tau == gallery.tau
@@ -77,7 +77,7 @@ def test_same_person_as_a_moving_print_is_denied(gallery: Gallery, fid, backgrou
     decisions = feed(door(gallery), seq.frames)
     assert [d.decision for d in decisions] == ["deny"], [d.to_dict() for d in decisions]
     assert decisions[0].reason == "not_live"
-    assert [e.reason for e in gallery.store.events()] == ["not_live"]
+    assert [e.reason for e in gallery.store.events(kind="decision")] == ["not_live"]
 
 
 def test_door_waits_for_a_running_challenge(gallery: Gallery) -> None:
@@ -91,7 +91,7 @@ def test_door_waits_for_a_running_challenge(gallery: Gallery) -> None:
     t = Turnstile(gallery, WatchConfig(source="test", timeout_s=1.5), gate)
     decisions = feed(t, [f for _, f in read_frames(str(FEMALE))], fps=4.0)
     assert [d.decision for d in decisions] == ["grant"], [d.to_dict() for d in decisions]
-    (event,) = gallery.store.events()
+    (event,) = gallery.store.events(kind="decision")
     assert event.decision == "grant" and json.loads(event.details)["prompts"] == prompts
 
 
@@ -100,7 +100,7 @@ def test_stranger_is_denied_as_unknown(gallery: Gallery) -> None:
     assert decisions and all(d.decision == "deny" for d in decisions)
     assert decisions[0].person_id is None
     assert decisions[0].reason in ("unknown", "not_live")
-    assert len(gallery.store.events()) == len(decisions)
+    assert len(gallery.store.events(kind="decision")) == len(decisions)
 
 
 def test_slideshow_of_an_enrolled_person_is_denied(gallery: Gallery, lfw_images: Path,
