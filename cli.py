@@ -556,13 +556,14 @@ def people_remove(person: Annotated[str, typer.Argument(help=PERSON_HELP)],
     Example: faceid people remove "#12" --yes
     """
     gallery = _gallery(home, db, model, views)
-    label = gallery.store.resolve(person).label
+    target = gallery.store.resolve(person)
+    label = target.label
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(f"removing {label} needs --yes when there is no terminal to ask")
         if not typer.confirm(f"Remove {label} and all their templates?", default=False):
             raise Cancelled(f"kept {label}")
-    label = gallery.remove(f"#{gallery.store.resolve(person).id}")
+    label = gallery.remove(f"#{target.id}")
     if not as_json:
         out.print(f"removed {label}")
     _emit({"removed": label}, as_json)

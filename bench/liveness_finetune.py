@@ -52,7 +52,6 @@ rests on two people's live frames and no threshold-free gain exists to be measur
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Sequence
@@ -66,7 +65,7 @@ from scipy.stats import binomtest
 from torch import nn
 
 from bench.lfw_dlib_reference import write_json
-from bench.liveness_pad import (ATTACKS, CHOOSE_PEOPLE, REPORT_PEOPLE, Frame, bpcer_at_zero_apcer,
+from bench.liveness_pad import (ATTACKS, pad_arguments, CHOOSE_PEOPLE, REPORT_PEOPLE, Frame, bpcer_at_zero_apcer,
                                 collect, evaluate, fmt, frames_of, map_name, person_errors,
                                 read_manifest, threshold_at_bpcer)
 from faceid.antispoof import MODEL_DIR, BoxMap, crop_for, load_networks
@@ -293,11 +292,7 @@ def print_table(result: dict) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pad", type=Path, default=Path("../shared/datasets/pad-dev"))
-    ap.add_argument("--json", type=Path)
-    args = ap.parse_args()
+    args = pad_arguments(__doc__)
     start = time.perf_counter()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)

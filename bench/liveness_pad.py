@@ -363,12 +363,17 @@ def print_report(result: dict) -> None:
           f"NUAA faces): {ms['median_ms']:.1f} ms")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
+def pad_arguments(doc: str | None) -> argparse.Namespace:
+    """``--pad`` and ``--json``, the arguments every pad-dev benchmark takes."""
+    ap = argparse.ArgumentParser(description=doc,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pad", type=Path, default=Path("../shared/datasets/pad-dev"))
     ap.add_argument("--json", type=Path)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = pad_arguments(__doc__)
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     frames, scores = collect(args.pad, read_manifest(args.pad))
