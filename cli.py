@@ -16,15 +16,16 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from faceid.detect import Pick
-from faceid.errors import Cancelled, FaceIDError, UsageError
+from faceid.errors import Cancelled, FaceIDError, InputError, UsageError
+from faceid.files import shorten
+from faceid.terminal import SafeConsole, styled
 
 INTERNAL_ERROR = 70
-out = Console()
-err = Console(stderr=True)
+out = SafeConsole()
+err = SafeConsole(stderr=True)
 
 
 class App(typer.Typer):
@@ -36,17 +37,23 @@ class App(typer.Typer):
         except FaceIDError as exc:
             if os.environ.get("FACEID_DEBUG"):
                 raise
-            err.print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
+            err.print(styled(("error:", "red"), f" {exc.message}"), soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             err.print("interrupted")
             sys.exit(130)
+        except OSError as exc:  # a path the system refuses (too long, permission denied)
+            if os.environ.get("FACEID_DEBUG"):
+                raise
+            where = shorten(exc.filename) if exc.filename else "a file"
+            err.print(styled(("error:", "red"), f" {where}: {exc.strerror or exc}"),
+                      soft_wrap=True)
+            sys.exit(InputError.exit_code)
         except Exception as exc:  # noqa: BLE001 - the user gets one line, not a traceback
             if os.environ.get("FACEID_DEBUG"):
                 raise
-            err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} "
-                      "(rerun with FACEID_DEBUG=1 for a traceback)", highlight=False,
-                      soft_wrap=True)
+            err.print(styled(("internal error:", "red"), f" {type(exc).__name__}: {exc} "
+                             "(rerun with FACEID_DEBUG=1 for a traceback)"), soft_wrap=True)
             sys.exit(INTERNAL_ERROR)
 
 
@@ -55,10 +62,41 @@ app = App(help="Face recognition for access control: verify, identify, evaluate.
 eval_app = typer.Typer(help="Evaluate a model on a standard benchmark.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
+
+def _check_tau(value: Optional[float]) -> Optional[float]:
+    from faceid.operating_point import validate_tau
+
+    try:
+        return None if value is None else validate_tau(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _check_rate(value: Optional[float], param: typer.CallbackParam) -> Optional[float]:
+    from faceid.operating_point import validate_rate
+
+    try:
+        return None if value is None else validate_rate(param.name.upper(), value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _check_margin(value: Optional[float]) -> Optional[float]:
+    if value is not None and not (0.0 <= value < 2.0):  # also refuses NaN
+        raise typer.BadParameter(f"margin must be a distance in [0, 2), got {value:g}")
+    return value
+
+
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model file (JSON); default: the bundled dlib ResNet v1.", envvar="FACEID_MODEL")]
 ViewsOpt = Annotated[Optional[str], typer.Option("--views", help="View preset: 'standard' (default: chip + mirror image), 'fast' (one pass) or 'accurate' (2 scales x mirror).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-MinFaceOpt = Annotated[float, typer.Option(help="Smallest usable face (shorter box side, px).")]
+def _check_min_face(value: float) -> float:
+    if not 1.0 <= value <= 10_000.0:  # also refuses NaN
+        raise typer.BadParameter(f"min-face must be a face size in pixels (1 to 10000), got {value:g}")
+    return value
+
+
+MinFaceOpt = Annotated[float, typer.Option(callback=_check_min_face, help="Smallest usable face (shorter box side, px).")]
 
 
 def _fid(model: Optional[str], views: Optional[str] = None, min_face: float = 40.0):  # noqa: ANN202
@@ -68,9 +106,14 @@ def _fid(model: Optional[str], views: Optional[str] = None, min_face: float = 40
 
 
 def _progress(total: int, desc: str):  # noqa: ANN202
+    """A bar on a terminal; periodic lines on stderr otherwise (a log, a journal)."""
+    if not sys.stderr.isatty():
+        from faceid.terminal import ProgressLines
+
+        return ProgressLines(total, desc)
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=None)
+    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr)
 
 
 def _emit(data: dict, as_json: bool, table: Optional[Table] = None) -> None:
@@ -131,10 +174,10 @@ def compare(
     fid = _fid(model, views, min_face)
     c = fid.compare(image1, image2, pick)
     data = {"image1": str(image1), "image2": str(image2), "model": fid.info.name, **c.to_dict()}
-    verdict = "[green]same person[/green]" if c.same else "[yellow]different people[/yellow]"
+    verdict = ("same person", "green") if c.same else ("different people", "yellow")
     if not as_json:
-        out.print(f"{verdict}  distance {c.distance:.4f} (tau {c.tau:.4f}), "
-                  f"P(same) {c.probability:.3f}")
+        out.print(styled(verdict, f"  distance {c.distance:.4f} (tau {c.tau:.4f}), "
+                                  f"P(same) {c.probability:.3f}"))
     _emit(data, as_json)
     raise typer.Exit(0 if c.same else 1)
 
@@ -145,9 +188,9 @@ def verify_pairs_cmd(
     root: Annotated[Optional[Path], typer.Option(help="Folder image paths are relative to (LFW: the dataset folder).")] = None,
     out_file: Annotated[Path, typer.Option("--out", "-o", help="Per-pair results: .csv or .json.")] = Path("faceid-pairs.csv"),
     plots: Annotated[Optional[Path], typer.Option(help="Prefix for ROC/DET plots (default: beside --out).")] = None,
-    sample: Annotated[Optional[int], typer.Option(help="Verify a random sample of this many pairs (seeded).")] = None,
+    sample: Annotated[Optional[int], typer.Option(min=1, help="Verify a random sample of this many pairs (seeded).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for --sample.")] = 0,
-    far: Annotated[float, typer.Option(help="FAR at which TAR is reported.")] = 1e-3,
+    far: Annotated[float, typer.Option(callback=_check_rate, help="FAR at which TAR is reported.")] = 1e-3,
     model: ModelOpt = None,
     views: ViewsOpt = None,
     pick: Annotated[Pick, typer.Option(help="Which face when a photo has several.")] = Pick.center,
@@ -161,10 +204,12 @@ def verify_pairs_cmd(
 
     Example: faceid verify-pairs ../shared/datasets/lfw/pairsDevTest.txt --root ../shared/datasets/lfw --out results.csv
     """
+    from faceid.files import writable_target
     from faceid.pairs import read_pairs
     from faceid.verify_pairs import (distinct_images, labelled_distances, summarize,
                                      verify_pairs, write_results)
 
+    writable_target(out_file, "--out")
     items = read_pairs(pairs, root)
     if sample is not None and sample < len(items):
         items = sorted(random.Random(seed).sample(items, sample), key=lambda p: p.line)
@@ -183,7 +228,7 @@ def verify_pairs_cmd(
     if not as_json:
         failed = [r for r in results if r.error]
         for r in failed[:10]:
-            err.print(f"[yellow]row {r.pair.line}:[/yellow] {r.error}", highlight=False, soft_wrap=True)
+            err.print(styled((f"row {r.pair.line}:", "yellow"), f" {r.error}"), soft_wrap=True)
         if len(failed) > 10:
             err.print(f"... and {len(failed) - 10} more failed rows (see {out_file})")
     _emit(summary, as_json, _kv_table(f"verify-pairs: {pairs.name}", summary))
@@ -293,35 +338,12 @@ app.add_typer(audit_app, name="audit")
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Data directory (database, index); default $FACEID_HOME or ~/.local/share/faceid.", envvar="FACEID_HOME")]
 
 
-def _check_tau(value: Optional[float]) -> Optional[float]:
-    from faceid.operating_point import validate_tau
-
-    try:
-        return None if value is None else validate_tau(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-
-
-def _check_rate(value: Optional[float], param: typer.CallbackParam) -> Optional[float]:
-    from faceid.operating_point import validate_rate
-
-    try:
-        return None if value is None else validate_rate(param.name.upper(), value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-
-
-def _check_margin(value: Optional[float]) -> Optional[float]:
-    if value is not None and not (0.0 <= value < 2.0):  # also refuses NaN
-        raise typer.BadParameter(f"margin must be a distance in [0, 2), got {value:g}")
-    return value
-
-
 TauOpt = Annotated[Optional[float], typer.Option(callback=_check_tau, help="A fixed distance threshold instead of the gallery's operating point (see `faceid gallery status`).")]
 FpirOpt = Annotated[Optional[float], typer.Option(callback=_check_rate, help="Target false-positive identification rate for 1:K (default: the gallery's stored target, 1e-3); the threshold is estimated for it from the gallery.")]
 FarOpt = Annotated[Optional[float], typer.Option(callback=_check_rate, help="Target false-accept rate for 1:1 claims (default: the gallery's stored target, 1e-3).")]
 LivenessOpt = Annotated[bool, typer.Option("--liveness", help="Refuse faces the passive liveness check (MiniFASNet, the site's calibration when <home>/liveness.json exists) does not find live in the still photo.")]
 MarginOpt = Annotated[Optional[float], typer.Option(callback=_check_margin, help="Required lead of the best person over the runner-up (default 0.02).")]
+AllowDuplicateOpt = Annotated[bool, typer.Option("--allow-duplicate", help="Enrol a photo even when it already matches another enrolled person (the default refuses it: the same person twice, or a mislabelled photo).")]
 PERSON_HELP = "Who: #ID (internal id), badge:ID (external id) or the name; a bare value that names two people is refused."
 DbOpt = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL or SQLite file; default <home>/faceid.db.", envvar="FACEID_DB")]
 
@@ -347,7 +369,7 @@ def _gallery(home: Optional[Path], db: Optional[str], model: Optional[str],
     gallery = Gallery(store, _fid(model, views, min_face), home / "index", tau=tau,
                       fpir=fpir, far=far)
     for message in gallery.messages:
-        err.print(f"[yellow]note:[/yellow] {message}", highlight=False, soft_wrap=True)
+        err.print(styled(("note:", "yellow"), f" {message}"), soft_wrap=True)
     return gallery
 
 
@@ -356,7 +378,7 @@ def _say_operating_point(gallery) -> None:  # noqa: ANN001
     if gallery.tau_override is None:
         for note in gallery.operating_point().notes:
             if "strict" in note:
-                err.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+                err.print(styled(("note:", "yellow"), f" {note}"), soft_wrap=True)
 
 
 def _record(gallery, source: str, decision: str, reason: str, tau: float,  # noqa: ANN001
@@ -370,7 +392,7 @@ def _record(gallery, source: str, decision: str, reason: str, tau: float,  # noq
 
 def _warn_all(lines: list[str], limit: int = 10) -> None:
     for line in lines[:limit]:
-        err.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)
+        err.print(styled(("warning:", "yellow"), f" {line}"), soft_wrap=True)
     if len(lines) > limit:
         err.print(f"... and {len(lines) - limit} more (see --json)")
 
@@ -384,6 +406,7 @@ def enroll(
     max_frames: Annotated[int, typer.Option(help="With --source: frames to examine at most.")] = 150,
     external_id: Annotated[Optional[str], typer.Option("--external-id", help="Badge number or other id; required to enrol a second person with an existing name.")] = None,
     new: Annotated[bool, typer.Option("--new", help="Refuse to add to an existing person of this name.")] = False,
+    allow_duplicate: AllowDuplicateOpt = False,
     pick: Annotated[Pick, typer.Option(help="Which face when a photo has several: 'one' (default) refuses such photos.")] = Pick.one,
     home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
     min_face: MinFaceOpt = 40.0, as_json: JsonOpt = False,
@@ -394,19 +417,18 @@ def enroll(
     Example: faceid enroll "Ada Lovelace" ada1.jpg ada2.jpg --external-id B-1042
     """
     from faceid.enroll import enroll_images, enroll_video
-    from faceid.errors import InputError
-    from faceid.video import read_frames
+    from faceid.video import read_frames, redact
 
     if bool(images) == bool(source):
-        raise InputError("give either photos or --source (a camera, video or stream)")
+        raise UsageError("give either photos or --source (a camera, video or stream)")
     gallery = _gallery(home, db, model, views, min_face, create=True)
     gallery.require_same_model()
-    kw = {"external_id": external_id, "new": new}
+    kw = {"external_id": external_id, "new": new, "allow_duplicate": allow_duplicate}
     if source:
         every = 2 if not source.isdigit() else 1
         rep = enroll_video(gallery, name, read_frames(source, every=every,
                                                       max_frames=max_frames),
-                           source, keep=frames, **kw)
+                           redact(source), keep=frames, **kw)
     else:
         rep = enroll_images(gallery, name, images, pick, **kw)
     _warn_all(rep.warnings)
@@ -430,7 +452,7 @@ def init(home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> No
     people = len(store.people())
     if not as_json:
         out.print(f"gallery ready at {safe_url(store.url)} (schema {store.schema_revision}, "
-                  f"{people} people)", highlight=False)
+                  f"{people} people)")
     _emit({"db": safe_url(store.url), "schema": store.schema_revision, "people": people},
           as_json)
 
@@ -441,6 +463,7 @@ def enroll_dir_cmd(
     max_per_person: Annotated[Optional[int], typer.Option(help="Enrol at most this many photos per person (first in name order).")] = None,
     min_images: Annotated[int, typer.Option(help="Skip folders with fewer photos.")] = 1,
     pick: Annotated[Pick, typer.Option(help="Which face when a photo has several: 'one' (default) skips such photos; 'center' suits LFW.")] = Pick.one,
+    allow_duplicate: AllowDuplicateOpt = False,
     home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
     min_face: MinFaceOpt = 40.0, as_json: JsonOpt = False,
 ) -> None:
@@ -457,7 +480,8 @@ def enroll_dir_cmd(
     total = sum(len(f) for _, f in person_folders(folder, max_per_person, min_images))
     with _progress(total, "enrolling") as bar:
         rep = enroll_dir(gallery, folder, max_per_person=max_per_person,
-                         min_images=min_images, pick=pick, progress=bar.update)
+                         min_images=min_images, pick=pick, progress=bar.update,
+                         allow_duplicate=allow_duplicate)
     if not as_json:
         _warn_all([f"skipped {m}" for m in rep.failures])
         _warn_all(rep.warnings)
@@ -555,18 +579,40 @@ def people_remove(person: Annotated[str, typer.Argument(help=PERSON_HELP)],
 
     Example: faceid people remove "#12" --yes
     """
+    _remove(person, yes, home, db, model, views, as_json, erase=False)
+
+
+@people_app.command("erase")
+def people_erase(person: Annotated[str, typer.Argument(help=PERSON_HELP)],
+                 yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed without a terminal).")] = False,
+                 home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None,
+                 views: ViewsOpt = None, as_json: JsonOpt = False) -> None:
+    """Erase every trace of a person's face: templates, face crops, the snapshots of their
+    access events, and their index entries (SQLite overwrites the deleted pages). The
+    events stay, without snapshots, and the erasure itself is an audit event.
+
+    Example: faceid people erase "badge:1042" --yes --json
+    """
+    _remove(person, yes, home, db, model, views, as_json, erase=True)
+
+
+def _remove(person: str, yes: bool, home: Optional[Path], db: Optional[str],
+            model: Optional[str], views: Optional[str], as_json: bool, erase: bool) -> None:
+    verb = "erase" if erase else "remove"
     gallery = _gallery(home, db, model, views)
     target = gallery.store.resolve(person)
     label = target.label
     if not yes:
         if not sys.stdin.isatty():
-            raise UsageError(f"removing {label} needs --yes when there is no terminal to ask")
-        if not typer.confirm(f"Remove {label} and all their templates?", default=False):
+            raise UsageError(f"{verb[:-1]}ing {label} needs --yes when there is no terminal "
+                             "to ask")
+        if not typer.confirm(f"{verb.capitalize()} {label} and all their templates?",
+                             default=False):
             raise Cancelled(f"kept {label}")
-    label = gallery.remove(f"#{target.id}")
+    label = gallery.remove(f"#{target.id}", erase=erase)
     if not as_json:
-        out.print(f"removed {label}")
-    _emit({"removed": label}, as_json)
+        out.print(f"{verb}d {label}")
+    _emit({f"{verb}d": label}, as_json)
 
 
 @app.command()
@@ -602,9 +648,10 @@ def verify(
     _record(gallery, f"cli:{image}", "match" if v.same else "no_match", v.reason, v.tau,
             v.person_id, v.name, v.distance, details={"claim": claim})
     if not as_json:
-        verdict = "[green]match[/green]" if v.same else f"[yellow]no match[/yellow] ({v.reason})"
-        out.print(f"{verdict}  {v.label}  distance {v.distance:.4f} (tau {v.tau:.4f}), "
-                  f"P(same) {v.probability:.3f}")
+        verdict = ("match", "green") if v.same else ("no match", "yellow")
+        out.print(styled(verdict, "" if v.same else f" ({v.reason})",
+                         f"  {v.label}  distance {v.distance:.4f} (tau {v.tau:.4f}), "
+                         f"P(same) {v.probability:.3f}"))
     _emit({"image": str(image), **v.to_dict()}, as_json)
     raise typer.Exit(0 if v.same else 1)
 
@@ -632,11 +679,14 @@ def identify(
     Example: faceid identify door.jpg --top 3 --json
     Example: faceid identify visitors/ --out faces.csv
     """
+    from faceid.files import writable_target
     from faceid.identify_batch import FIELDS, expand, identify_files
     from faceid.rows import write_rows
 
+    if out_file is not None:
+        writable_target(out_file, "--out")
     files = expand(images)
-    batch = len(images) > 1 or len(files) != 1 or images[0].is_dir() or out_file is not None
+    batch = len(images) > 1 or files != list(images) or out_file is not None
     gallery = _gallery(home, db, model, views, min_face, tau, fpir=fpir)
     gallery.require_same_model()
     if margin is not None:
@@ -673,7 +723,7 @@ def identify(
     out.print(f"{summary['photos']} photo(s), {summary['faces']} face(s): "
               f"{summary['identified']} identified, {summary['unknown']} unknown, "
               f"{summary['errors']} photo error(s)" + (f"; rows in {out_file}" if out_file
-                                                      else ""), highlight=False)
+                                                      else ""))
 
 
 def _still_check(home: Optional[Path]):  # noqa: ANN202
@@ -706,8 +756,9 @@ def _identify_one(gallery, image: Path, top: int, as_json: bool,  # noqa: ANN001
                           "decision": decision, "reason": why or decision,
                           "liveness": live.to_dict()})
             if not as_json:
-                out.print(f"{'face %d: ' % k if len(results) > 1 else ''}[yellow]refused"
-                          f"[/yellow] ({live.reason}, P(live) {live.details['p_live']:.3f})")
+                out.print(styled(f"face {k}: " if len(results) > 1 else "",
+                                 ("refused", "yellow"),
+                                 f" ({live.reason}, P(live) {live.details['p_live']:.3f})"))
             continue
         r = gallery.identify(res.embedding, top)
         best = r.candidates[0] if r.candidates else None
@@ -723,11 +774,11 @@ def _identify_one(gallery, image: Path, top: int, as_json: bool,  # noqa: ANN001
             continue
         where = f"face {k}: " if len(results) > 1 else ""
         if r.person:
-            out.print(f"{where}[green]{r.person.name}[/green] (#{r.person.person_id})  "
-                      f"distance {r.person.distance:.4f} (tau {r.tau:.4f})")
+            out.print(styled(where, (r.person.name, "green"), f" (#{r.person.person_id})  "
+                             f"distance {r.person.distance:.4f} (tau {r.tau:.4f})"))
         else:
-            out.print(f"{where}[yellow]unknown[/yellow] ({r.reason.replace('_', ' ')}; "
-                      f"tau {r.tau:.4f})")
+            out.print(styled(where, ("unknown", "yellow"),
+                             f" ({r.reason.replace('_', ' ')}; tau {r.tau:.4f})"))
         t = Table("rank", "id", "name", "distance")
         for i, c in enumerate(shown, 1):
             t.add_row(str(i), str(c.person_id), c.name, f"{c.distance:.4f}")
@@ -873,12 +924,10 @@ def events(
     """
     from datetime import datetime, timezone
 
-    from faceid.errors import InputError
-
     try:
         when = datetime.fromisoformat(since) if since else None
     except ValueError:
-        raise InputError(f"--since {since!r}: not an ISO 8601 time") from None
+        raise UsageError(f"--since {since!r}: not an ISO 8601 time (e.g. 2026-11-23T08:00)") from None
     if when is not None and when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     _, store = _store(home, db)
@@ -944,9 +993,12 @@ def calibrate_liveness(
     Example: faceid calibrate-liveness door-staff/*.mp4 --spoof door-attacks/ --bpcer 0.05
     """
     from db.engine import default_home
+    from faceid.files import writable_target
     from faceid.liveness_calibrate import calibrate_passive, write_calibration
 
     path = out_file or (home or default_home()) / "liveness.json"
+    if out_file is not None:
+        writable_target(out_file, "--out")
     with _progress(0, "frames") as bar:
         doc = calibrate_passive(live, spoof or [], bpcer=bpcer, stride=stride,
                                 progress=bar.update)
@@ -998,7 +1050,7 @@ def watch(
     from faceid.liveness import LivenessGate, PassiveCheck
     from faceid.overlay import Recorder, annotate
     from faceid.turnstile import Turnstile, WatchConfig
-    from faceid.video import FrameSource
+    from faceid.video import FrameSource, redact
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     notifiers: list = [DenyCommand(on_deny)] if on_deny else []
@@ -1010,7 +1062,7 @@ def watch(
     site_file = liveness_calibration or _home_file(home, "liveness.json")
     gate = LivenessGate(motion=True, challenge=challenge,
                         passive=PassiveCheck.load(site_file) if passive else None)
-    cfg = WatchConfig(source=source, claim=claim, min_face=min_face, timeout_s=timeout,
+    cfg = WatchConfig(source=redact(source), claim=claim, min_face=min_face, timeout_s=timeout,
                       snapshots=snapshots, snapshot_days=snapshot_days,
                       door=door or socket.gethostname())
     turnstile = Turnstile(gallery, cfg, gate, Opener(on_grant) if on_grant else None,
@@ -1037,8 +1089,7 @@ def watch(
                 who = f" {d.person_name}" if d.person_name else ""
                 shut = (f"  door did not open: {d.actuation}"
                         if d.decision == "grant" and not d.opened else "")
-                out.print(f"{d.time}  {d.decision.upper()}{who}  ({d.reason}){shut}",
-                          highlight=False)
+                out.print(f"{d.time}  {d.decision.upper()}{who}  ({d.reason}){shut}")
 
     try:
         turnstile.run(itertools.islice(frames, max_frames), on_frame)
@@ -1049,7 +1100,7 @@ def watch(
         if health_file:
             _write_health(health_file, turnstile, frames, stopped=True)
     seconds = time.perf_counter() - started
-    summary = {"source": source, "door": cfg.door, "frames": count,
+    summary = {"source": cfg.source, "door": cfg.door, "frames": count,
                "seconds": round(seconds, 2),
                "fps": round(count / seconds, 2) if seconds else None,
                "corrupt_frames": frames.corrupt, "reconnects": frames.reconnects,
@@ -1067,10 +1118,12 @@ def _webhook_secret(path: Optional[Path]) -> bytes:
     """The webhook's signing secret: the file's content, else FACEID_WEBHOOK_SECRET; an
     unsigned webhook is refused (a panel could not tell a forged decision from a real one)."""
     if path is not None:
+        from faceid.files import read_limited
+
         try:
-            secret = path.read_bytes().strip()
-        except OSError as exc:
-            raise UsageError(f"--webhook-secret-file {path}: {exc.strerror}") from None
+            secret = read_limited(path, 1 << 16, "secret file").strip()
+        except InputError as exc:
+            raise UsageError(f"--webhook-secret-file {exc.message}") from None
     else:
         secret = os.environ.get("FACEID_WEBHOOK_SECRET", "").encode()
     if not secret:
@@ -1086,23 +1139,21 @@ def _write_health(path: Path, turnstile, frames, stopped: bool = False,  # noqa:
     from datetime import datetime, timezone
 
     from faceid.atomic import write_text
+    from faceid.errors import WriteFailed
 
     doc = {**turnstile.health.to_dict(), "door": turnstile.config.door,
            "time": datetime.now(timezone.utc).isoformat(), "reconnects": frames.reconnects,
            "corrupt_frames": frames.corrupt, "running": not stopped}
     try:
         write_text(path, json.dumps(doc, indent=1) + "\n")
-    except OSError as exc:
+    except WriteFailed as exc:
         if strict:
-            raise UsageError(f"--health-file {path}: {exc.strerror}") from None
-        err.print(f"[yellow]note:[/yellow] health file {path}: {exc.strerror}",
-                  highlight=False)
+            raise UsageError(f"--health-file {exc.message}") from None
+        err.print(styled(("note:", "yellow"), f" health file {exc.message}"))
 
 
 def _show(image) -> None:  # noqa: ANN001
     import cv2
-
-    from faceid.errors import InputError
 
     try:
         cv2.imshow("faceid", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))

@@ -23,7 +23,7 @@ import faiss
 import numpy as np
 
 from bench.lfw_embeddings import lfw_embeddings
-from db.index import ANN_THRESHOLD, build_index, index_kind, unit
+from db.index import build_index, default_ann_threshold, index_kind, unit
 
 
 def gallery_and_queries(emb: np.ndarray, names: np.ndarray, n: int, n_queries: int,
@@ -88,7 +88,7 @@ def main() -> None:
     data = lfw_embeddings(a.lfw)
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads, "
-          f"ANN threshold {ANN_THRESHOLD}")
+          f"ANN threshold {default_ann_threshold()}")
     rows = []
     for n in map(int, a.sizes.split(",")):
         vectors, queries = gallery_and_queries(data["embeddings"], data["names"], n,

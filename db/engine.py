@@ -19,10 +19,13 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import Engine
 
-from faceid.errors import DatabaseLocked, GalleryMissing, SchemaTooNew, StoreError
+from faceid.config import env_float
+from faceid.errors import DatabaseLocked, GalleryMissing, SchemaTooNew, StoreError, UsageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_TIMEOUT = 10.0  # seconds a writer waits for another process's lock
+WRITE_OPTION = "faceid_write"  # execution option: this transaction decides and writes
+WRITE_LOCK = 0x46494457  # PostgreSQL advisory lock key serialising faceid's writers
 
 
 def default_home() -> Path:
@@ -42,12 +45,21 @@ def resolve_url(home: Path, db: str | None = None) -> str:
     if "://" not in db:
         return f"sqlite:///{Path(db).expanduser().resolve()}"
     if db.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg://" + db.split("://", 1)[1]
+        db = "postgresql+psycopg://" + db.split("://", 1)[1]
+    scheme = db.split("://", 1)[0]
+    if scheme.split("+")[0] not in ("sqlite", "postgresql"):
+        raise UsageError(f"--db / FACEID_DB {scheme}://...: faceid stores in SQLite (a file "
+                         "path or sqlite:///FILE) or PostgreSQL (postgresql://...)")
+    try:
+        sa.engine.make_url(db)
+    except (sa.exc.ArgumentError, ValueError):
+        raise UsageError(f"--db / FACEID_DB {scheme}://...: not a valid database URL") from None
     return db
 
 
 def timeout_from_env() -> float:
-    return float(os.environ.get("FACEID_DB_TIMEOUT", DEFAULT_TIMEOUT))
+    """Seconds to wait for another process's lock: ``FACEID_DB_TIMEOUT`` (0 to a day)."""
+    return env_float("FACEID_DB_TIMEOUT", DEFAULT_TIMEOUT, low=0.0, high=86400.0)
 
 
 def create_engine(url: str, timeout: float) -> Engine:
@@ -63,12 +75,25 @@ def create_engine(url: str, timeout: float) -> Engine:
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+            # faceid issues BEGIN itself (below): the sqlite3 module's own transaction
+            # handling leaves DDL outside any transaction, so a kill during the first
+            # open left half a schema that no later open could repair
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")
             cur.execute("PRAGMA foreign_keys = ON")
+            cur.execute("PRAGMA secure_delete = ON")  # deleted templates are overwritten
             cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            # a writer takes the write lock at BEGIN, before it reads what it decides on
+            # (does this name exist? which revision?), so two processes cannot both decide
+            # on the same state; readers stay deferred and never wait on a writer (WAL)
+            immediate = conn.get_execution_options().get(WRITE_OPTION)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     if url.startswith("postgresql"):
@@ -85,8 +110,12 @@ def require_existing(url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
     hint = "enrol someone first (faceid enroll) or check --home / --db / FACEID_HOME"
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
-        if path and path != ":memory:" and not Path(path).is_file():
-            raise GalleryMissing(f"no gallery at {path}: {hint}")
+        if path and path != ":memory:":
+            if not Path(path).is_file():
+                raise GalleryMissing(f"no gallery at {path}: {hint}")
+            if Path(path).stat().st_size == 0:
+                raise GalleryMissing(f"{path} is an empty file (0 bytes), not a gallery: "
+                                     "restore it from a backup, or remove it and enrol")
         return
     engine = create_engine(url, timeout)
     try:
@@ -104,10 +133,30 @@ def alembic_config(connection: sa.Connection) -> Config:
     return cfg
 
 
+@contextmanager
+def writing(engine: Engine) -> Iterator[sa.Connection]:
+    """One transaction that holds the database's write lock from its start (SQLite: BEGIN
+    IMMEDIATE; PostgreSQL: an advisory lock) until it commits or rolls back."""
+    with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+        lock_for_writing(conn)
+        yield conn
+
+
+def lock_for_writing(conn: sa.Connection) -> None:
+    """PostgreSQL: take faceid's writer lock for the rest of this transaction (SQLite took
+    its lock at BEGIN IMMEDIATE)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK})
+
+
 def migrate(engine: Engine, url: str, timeout: float = DEFAULT_TIMEOUT) -> str:
     """Bring the schema to this code's head revision; refuse a revision we do not know (a
-    newer faceid wrote it). Returns the revision now in the database."""
-    with translate_errors(url, timeout), engine.begin() as conn:
+    newer faceid wrote it). Returns the revision now in the database.
+
+    All of it is one transaction under the write lock: processes that open a new home at
+    once create the schema one after another (the later ones find it made), and a process
+    killed half-way leaves no half-made schema behind."""
+    with translate_errors(url, timeout), writing(engine) as conn:
         cfg = alembic_config(conn)
         script = ScriptDirectory.from_config(cfg)
         current = MigrationContext.configure(conn).get_current_revision()

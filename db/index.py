@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,14 @@ import faiss
 import numpy as np
 
 from faceid.atomic import replacing
+from faceid.config import env_int
 
 FORMAT = "faceid-index/1"
-ANN_THRESHOLD = int(os.environ.get("FACEID_ANN_THRESHOLD", 50_000))
+def default_ann_threshold() -> int:
+    """Templates at which the index turns approximate (``FACEID_ANN_THRESHOLD``, 50,000)."""
+    return env_int("FACEID_ANN_THRESHOLD", 50_000, minimum=1)
 DEFAULT_NPROBE = 48
+VECTOR_TOLERANCE = 1e-5  # float32 rounding of a re-normalised vector, far below any forgery
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:
@@ -45,9 +48,12 @@ def ivf_lists(n: int) -> int:
 
 
 def build_index(vectors: np.ndarray, ids: np.ndarray, dim: int, *,
-                ann_threshold: int = ANN_THRESHOLD, nprobe: int = DEFAULT_NPROBE,
+                ann_threshold: int | None = None, nprobe: int = DEFAULT_NPROBE,
                 seed: int = 1234) -> faiss.Index:
-    """Exact (flat) index below ``ann_threshold`` vectors, IVF-Flat at or above it."""
+    """Exact (flat) index below ``ann_threshold`` vectors (default
+    :func:`default_ann_threshold`), IVF-Flat at or above it."""
+    if ann_threshold is None:
+        ann_threshold = default_ann_threshold()
     x = unit(vectors.reshape(-1, dim))
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     if len(x) < ann_threshold:
@@ -74,6 +80,27 @@ def index_kind(index: faiss.Index) -> str:
 def to_distance(similarity: np.ndarray) -> np.ndarray:
     """Euclidean distance between unit vectors from their inner product."""
     return np.sqrt(np.clip(2.0 - 2.0 * similarity, 0.0, 4.0))
+
+
+def stored_vectors(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, unit vectors) that ``index`` actually holds, sorted by id: what a search can
+    return, read back from the flat or IVF storage itself."""
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is None:
+        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+        vectors = index.index.reconstruct_n(0, index.ntotal) if index.ntotal else \
+            np.zeros((0, index.d), np.float32)
+    else:
+        lists = ivf.invlists
+        parts = [(faiss.rev_swig_ptr(lists.get_ids(k), n).copy(),
+                  faiss.rev_swig_ptr(lists.get_codes(k), n * ivf.code_size).copy()
+                  .view(np.float32).reshape(n, -1))
+                 for k in range(ivf.nlist) if (n := lists.list_size(k))]
+        ids = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+        vectors = (np.concatenate([p[1] for p in parts]) if parts
+                   else np.zeros((0, index.d), np.float32))
+    order = np.argsort(ids, kind="stable")
+    return ids[order], vectors[order]
 
 
 def id_checksum(ids: Any) -> int:
@@ -109,7 +136,7 @@ class GalleryIndex:
     """One model's templates in FAISS, plus template id -> person id."""
 
     def __init__(self, directory: Path, model_key: str, dim: int, *,
-                 ann_threshold: int = ANN_THRESHOLD, nprobe: int = DEFAULT_NPROBE) -> None:
+                 ann_threshold: int | None = None, nprobe: int = DEFAULT_NPROBE) -> None:
         self.path = Path(directory) / f"{model_key}.index"
         self.model_key = model_key
         self.dim = dim
@@ -126,9 +153,13 @@ class GalleryIndex:
     def kind(self) -> str:
         return index_kind(self.index)
 
-    def check(self, revision: int, owners: dict[int, int]) -> str | None:
+    def check(self, revision: int, owners: dict[int, int],
+              vectors: np.ndarray | None = None) -> str | None:
         """Load the file and say why it cannot be used for this database state (None: it
-        can, and is now loaded)."""
+        can, and is now loaded). With the database's ``vectors`` (in the order of
+        ``owners``' ids, sorted), the index's own vectors must equal them: the ids, count
+        and revision in the file's metadata say nothing about what a search returns, and
+        a file holding a stranger's vector under someone's template id would name them."""
         if not self.path.exists():
             return "missing"
         try:
@@ -143,10 +174,27 @@ class GalleryIndex:
             return f"holds {index.ntotal} templates, database {len(owners)}"
         if meta.get("checksum") != id_checksum(list(owners)):
             return "template ids differ from the database"
+        if vectors is not None:
+            ids, held = stored_vectors(index)
+            if not np.array_equal(ids, np.sort(np.fromiter(owners, np.int64, len(owners)))):
+                return "template ids differ from the database"
+            if len(held) and float(np.abs(held - unit(vectors)).max()) > VECTOR_TOLERANCE:
+                return "its vectors differ from the database's templates"
         self.index, self.owners, self.revision = index, owners, revision
         if (ivf := faiss.try_extract_index_ivf(index)) is not None:
             ivf.nprobe = min(self.nprobe, ivf.nlist)
         return None
+
+    def held(self) -> tuple[int, int] | None:
+        """(revision, template count) the file on disk says it reflects; None when there
+        is no readable file."""
+        if not self.path.is_file():
+            return None
+        try:
+            _, meta = read_index_file(self.path)
+        except ValueError:
+            return None
+        return int(meta.get("revision", -1)), int(meta.get("count", 0))
 
     def rebuild(self, revision: int, ids: np.ndarray, owners: np.ndarray,
                 vectors: np.ndarray) -> None:

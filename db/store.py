@@ -23,14 +23,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.audit import GENESIS, ChainReport, check_row, link, record_of
-from db.engine import (DEFAULT_TIMEOUT, create_engine, migrate, require_existing, safe_url,
-                       translate_errors)
+from db.engine import (DEFAULT_TIMEOUT, WRITE_OPTION, create_engine, lock_for_writing, migrate,
+                       require_existing, safe_url, translate_errors)
 from db.schema import (CohortTemplate, Event, ModelRecord, OperatingPointRecord, Person,
                        Template)
 from faceid.errors import AmbiguousPerson, DuplicatePerson, UnknownPerson
+from faceid.terminal import check_label
 
 BADGE_PREFIX = "badge:"  # an external id, and only that
-CHAIN_LOCK = 0x46414345  # PostgreSQL advisory lock key serialising appends to the trail
+MAX_NAME = 128  # characters in a person's name
+MAX_EXTERNAL_ID = 64  # characters in an external id (badge number)
 
 
 def _os_user() -> str:
@@ -98,6 +100,8 @@ class Store:
         self.engine = create_engine(url, timeout)
         self.schema_revision = migrate(self.engine, url, timeout)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writers = sessionmaker(self.engine.execution_options(**{WRITE_OPTION: True}),
+                                     expire_on_commit=False)
 
     def __repr__(self) -> str:
         return f"Store({safe_url(self.url)})"
@@ -106,16 +110,22 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back on any error."""
-        with translate_errors(self.url, self.timeout), self._sessions.begin() as s:
+    def session(self, write: bool = False) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back on any error. A
+        ``write`` transaction holds the database's write lock from its first statement, so
+        what it reads to decide (is this name taken? where does the chain end?) cannot
+        change under it before it commits."""
+        makers = self._writers if write else self._sessions
+        with translate_errors(self.url, self.timeout), makers.begin() as s:
+            if write:
+                lock_for_writing(s.connection())
             yield s
 
     # -- models -------------------------------------------------------------------------
     def model_record(self, name: str, weights_sha256: str, views: str, embedding_size: int,
                      tau: float) -> ModelRecord:
         """The row for this encoder configuration, created on first use."""
-        with self.session() as s:
+        with self.session(write=True) as s:
             rec = s.scalar(sa.select(ModelRecord).filter_by(
                 name=name, weights_sha256=weights_sha256, views=views))
             if rec is None:
@@ -239,10 +249,13 @@ class Store:
         """Add a person (or add to one: ``person_id``, else found by name / external id)
         with their templates, all or nothing. An image already enrolled for this person
         (same content hash) is skipped, so reruns are idempotent."""
-        with self.session() as s:
+        with self.session(write=True) as s:
             if person_id is not None:
                 person, created = self.resolve(person_id, s), False
             else:
+                name = check_label("name", name, MAX_NAME)
+                if external_id:
+                    external_id = check_label("external id", external_id, MAX_EXTERNAL_ID)
                 person, created = self._person_for_enrol(s, name, external_id, new)
             have = set(s.scalars(sa.select(Template.source_hash).filter_by(
                 person_id=person.id, model_id=model_id)))
@@ -297,7 +310,11 @@ class Store:
     def update_person(self, ref: str | int, *, name: str | None = None,
                       external_id: str | None = None, active: bool | None = None) -> str:
         """Rename, set the external id, or (de)activate; returns the new label."""
-        with self.session() as s:
+        if name is not None:
+            name = check_label("name", name, MAX_NAME)
+        if external_id:
+            external_id = check_label("external id", external_id, MAX_EXTERNAL_ID)
+        with self.session(write=True) as s:
             p = self.resolve(ref, s)
             before = p.label
             if external_id is not None:
@@ -316,20 +333,32 @@ class Store:
             s.flush()
             return p.label
 
-    def remove_person(self, ref: str | int) -> tuple[str, dict[int, list[int]]]:
-        """Delete a person and all their templates; their events stay, with the name kept
-        (and ``person_id`` nulled). Returns the label and the removed template ids per
-        model."""
-        with self.session() as s:
+    def remove_person(self, ref: str | int,
+                      erase: bool = False) -> tuple[str, dict[int, list[int]]]:
+        """Delete a person and all their templates (vectors and face crops); their events
+        stay, with the name kept (and ``person_id`` nulled). With ``erase``, the face
+        snapshots of their events go too, and an SQLite database is checkpointed so no
+        copy of the deleted pages stays in its write-ahead log (deleted pages are zeroed:
+        ``secure_delete``). Returns the label and the removed template ids per model."""
+        with self.session(write=True) as s:
             p = self.resolve(ref, s)
             removed: dict[int, list[int]] = {}
             for t in p.templates:
                 removed.setdefault(t.model_id, []).append(t.id)
             label = p.label
-            self._admin(s, "remove", p, templates=sum(map(len, removed.values())))
+            details: dict[str, Any] = {"templates": sum(map(len, removed.values()))}
+            if erase:
+                details["snapshots"] = s.execute(
+                    sa.update(Event).where(Event.person_id == p.id)
+                    .where(Event.snapshot_jpeg.is_not(None))
+                    .values(snapshot_jpeg=None)).rowcount
+            self._admin(s, "erase" if erase else "remove", p, **details)
             s.delete(p)
             self._bump(s, set(removed))
-            return label, removed
+        if erase and self.engine.dialect.name == "sqlite":
+            with translate_errors(self.url, self.timeout), self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return label, removed
 
     # -- templates ----------------------------------------------------------------------
     def template_count(self, model_id: int) -> int:
@@ -356,15 +385,6 @@ class Store:
                 if rows else np.zeros((0, 0), np.float32))
         return rev, ids, owners, vecs
 
-    def owners(self, model_id: int) -> tuple[int, dict[int, int]]:
-        """(revision, template id -> person id) without the vectors: cheap, for checking
-        an index that loaded from disk."""
-        with self.session() as s:
-            rev = s.scalar(sa.select(ModelRecord.revision).filter_by(id=model_id)) or 0
-            rows = s.execute(sa.select(Template.id, Template.person_id)
-                             .filter_by(model_id=model_id)).all()
-        return rev, dict(rows)
-
     def template_quality(self, model_id: int) -> dict[int, float]:
         """Template id -> face quality (the weight of the template in its person's score)."""
         with self.session() as s:
@@ -374,7 +394,7 @@ class Store:
     # -- operating points and the impostor cohort ---------------------------------------
     def save_operating_point(self, model_id: int, **fields: Any) -> OperatingPointRecord:
         """Store a newly estimated operating point; it is in force from now on."""
-        with self.session() as s:
+        with self.session(write=True) as s:
             rec = OperatingPointRecord(model_id=model_id, **fields)
             s.add(rec)
             s.flush()
@@ -393,7 +413,7 @@ class Store:
         """Add impostor-cohort encodings (vector, source, content hash); an image already
         in the cohort is skipped. Returns how many were added. Bumps the model's revision,
         so operating points estimated before are recomputed."""
-        with self.session() as s:
+        with self.session(write=True) as s:
             have = set(s.scalars(sa.select(CohortTemplate.source_hash)
                                  .filter_by(model_id=model_id)))
             rows = []
@@ -417,7 +437,7 @@ class Store:
                 else np.zeros((0, 0), np.float32))
 
     def clear_cohort(self, model_id: int) -> int:
-        with self.session() as s:
+        with self.session(write=True) as s:
             n = s.execute(sa.delete(CohortTemplate).filter_by(model_id=model_id)).rowcount
             if n:
                 self._bump(s, {model_id})
@@ -461,12 +481,12 @@ class Store:
     def add_event(self, **fields: Any) -> int:
         """Record one decision; returns its id. Committed before returning, so a crash
         right after a grant still leaves its audit row."""
-        with self.session() as s:
+        with self.session(write=True) as s:
             return self._append(s, **fields).id
 
     def record_admin(self, action: str, ref: str | int | None = None, **details: Any) -> int:
         """An admin action that changes no person row (a threshold, a cohort, a re-embed)."""
-        with self.session() as s:
+        with self.session(write=True) as s:
             person = self.resolve(ref, s) if ref is not None else None
             return self._admin(s, action, person, **details).id
 
@@ -479,11 +499,9 @@ class Store:
                             details=json.dumps(details, sort_keys=True) if details else None)
 
     def _append(self, s: Session, **fields: Any) -> Event:
-        """Insert one event at the end of the hash chain. The insert itself takes SQLite's
-        write lock, and PostgreSQL an advisory lock first, so concurrent writers (several
-        doors, a CLI) append one after another and never fork the chain."""
-        if s.bind.dialect.name == "postgresql":
-            s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
+        """Insert one event at the end of the hash chain. ``s`` is a write session (it
+        holds the write lock), so concurrent writers (several doors, a CLI) append one
+        after another and never fork the chain."""
         fields.setdefault("actor", self.actor)
         fields.setdefault("time", datetime.now(timezone.utc))
         for key in ("distance", "margin", "liveness", "tau"):
@@ -504,12 +522,12 @@ class Store:
 
     def set_actuation(self, event_id: int, outcome: str) -> None:
         """The relay's outcome for a grant, on the grant's own row."""
-        with self.session() as s:
+        with self.session(write=True) as s:
             s.execute(sa.update(Event).where(Event.id == event_id).values(actuation=outcome))
 
     def set_delivery(self, event_id: int, notifier: str, status: dict[str, Any]) -> None:
         """One notifier's latest delivery status, merged into the event's ``delivery``."""
-        with self.session() as s:
+        with self.session(write=True) as s:
             e = s.get(Event, event_id)
             if e is None:
                 return
@@ -544,7 +562,7 @@ class Store:
 
     def prune_snapshots(self, before: datetime) -> int:
         """Drop face snapshots of events older than ``before`` (the rows stay)."""
-        with self.session() as s:
+        with self.session(write=True) as s:
             r = s.execute(sa.update(Event).where(Event.time < before)
                           .where(Event.snapshot_jpeg.is_not(None)).values(snapshot_jpeg=None))
             return r.rowcount or 0

@@ -43,6 +43,9 @@ class Face:
                 "score": round(self.score, 4)}
 
 
+SMALLEST_FACE = 20  # px: the detector's last pass looks for faces down to this size
+
+
 class Pick(str, Enum):
     """Which face to use when an operation needs exactly one."""
 
@@ -75,7 +78,7 @@ class FaceDetector:
 
     def __init__(self, *, min_face_size: int = 40,
                  thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
-                 retry_min_face_size: int = 20,
+                 retry_min_face_size: int = SMALLEST_FACE,
                  retry_thresholds: tuple[float, float, float] = (0.5, 0.6, 0.6),
                  max_side: int = 1024, refine: bool = True, device: str = "cpu") -> None:
         self.passes = ((min_face_size, list(thresholds)),
@@ -105,7 +108,10 @@ class FaceDetector:
         for min_size, thresholds in self.passes:
             by_shape: dict[tuple[int, ...], list[int]] = {}
             for i in todo:
-                by_shape.setdefault(scaled[i][0].shape, []).append(i)
+                # MTCNN's pyramid starts at min_size px: a smaller image holds no face of
+                # that size (and facenet-pytorch fails on an empty pyramid)
+                if min(scaled[i][0].shape[:2]) >= min_size:
+                    by_shape.setdefault(scaled[i][0].shape, []).append(i)
             for idx in by_shape.values():
                 found = self._run(np.stack([scaled[i][0] for i in idx]), min_size, thresholds)
                 for i, (boxes, points) in zip(idx, found):
@@ -171,6 +177,13 @@ def _faces(boxes: np.ndarray, points: np.ndarray, scale: float) -> list[Face]:
     return sorted(faces, key=lambda f: -f.score)
 
 
+def _no_face(image_shape: tuple[int, ...]) -> str:
+    h, w = image_shape[:2]
+    if min(h, w) < SMALLEST_FACE:
+        return f"no face found (the image is only {w}x{h} px)"
+    return "no face found"
+
+
 def pick_faces(faces: list[Face], image_shape: tuple[int, ...], how: Pick, *,
                min_size: float = 0, name: object = "<image>") -> list[Face]:
     """The faces an operation works on: every face of at least ``min_size`` for
@@ -179,7 +192,7 @@ def pick_faces(faces: list[Face], image_shape: tuple[int, ...], how: Pick, *,
     if how is not Pick.all:
         return [pick_face(faces, image_shape, how, min_size=min_size, name=name)]
     if not faces:
-        raise NoFace(describe(name, "no face found"))
+        raise NoFace(describe(name, _no_face(image_shape)))
     usable = [f for f in faces if f.size >= min_size]
     if not usable:
         raise FaceTooSmall(describe(name, f"{len(faces)} face(s) found, all smaller than the "
@@ -195,7 +208,7 @@ def pick_face(faces: list[Face], image_shape: tuple[int, ...], how: Pick, *,
     portrait fail, but a photo whose only face is too small for a reliable encoding does.
     """
     if not faces:
-        raise NoFace(describe(name, "no face found"))
+        raise NoFace(describe(name, _no_face(image_shape)))
     if how is Pick.one:
         if len(faces) > 1:
             raise MultipleFaces(describe(name, f"{len(faces)} faces found where one is required"

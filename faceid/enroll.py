@@ -10,7 +10,6 @@ finished by running it again.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,34 +18,49 @@ from typing import Any
 import cv2
 import numpy as np
 
-from db.store import NewTemplate
+from db.store import MAX_NAME, NewTemplate
+from faceid.config import env_float
 from faceid.detect import Pick
-from faceid.errors import DatasetError, FaceIDError, LowQuality, NoFace
+from faceid.errors import (DatasetError, DuplicateFace, FaceIDError, InputError, LowQuality,
+                           NoFace)
+from faceid.files import open_regular
 from faceid.gallery import Gallery
 from faceid.imageio import ImageSource
 from faceid.pipeline import FaceResult
 from faceid.quality import MIN_SHARPNESS, face_quality
+from faceid.terminal import check_label
 
 # A new face this close to someone else's template is flagged. Stricter than the 1:1 tau:
 # against a large gallery almost everyone has a stranger within tau (bench.openset_lfw:
 # FPIR 96% at tau 0.41 against 1,680 LFW people; 0.30 gives about 1%).
-DUPLICATE_TAU = float(os.environ.get("FACEID_DUPLICATE_TAU", 0.30))
+def duplicate_tau() -> float:
+    """The duplicate-warning distance (``FACEID_DUPLICATE_TAU``, default 0.30)."""
+    return env_float("FACEID_DUPLICATE_TAU", 0.30, low=0.0, high=2.0, low_open=True)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 
 def source_hash(source: ImageSource) -> str:
-    """Content hash of an image file (or array), so the same photo is never enrolled twice
-    for one person whatever its path."""
+    """Content hash of an image (file, bytes, array or PIL image), so the same photo is
+    never enrolled twice for one person whatever its path. Only a regular file is read (a
+    FIFO would never end); what cannot be read is hashed by name, and loading it reports
+    the real problem."""
     h = hashlib.sha256()
     if isinstance(source, np.ndarray):
         h.update(np.ascontiguousarray(source).tobytes())
-    else:
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        h.update(source)
+    elif isinstance(source, (str, Path)):
         try:
-            with open(source, "rb") as f:
+            with open_regular(source) as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
-        except OSError:
-            h.update(str(source).encode())  # loading will report the real problem
+        except (InputError, OSError):
+            h.update(str(source).encode())
+    else:
+        try:
+            h.update(source.tobytes())  # a PIL image
+        except (AttributeError, ValueError, OSError):
+            h.update(f"{type(source).__name__}:{id(source)}".encode())
     return h.hexdigest()
 
 
@@ -68,17 +82,23 @@ def to_template(result: FaceResult, digest: str, min_face: float,
                        face_jpeg=jpeg.tobytes() if ok else None)
 
 
-def duplicate_warnings(gallery: Gallery, person_id: int,
-                       faces: Sequence[tuple[str, np.ndarray]]) -> list[str]:
-    """One line per new (source, encoding) that already matches a *different* enrolled
-    person within DUPLICATE_TAU: a mislabelled photo, or the same person enrolled twice."""
+def duplicate_warnings(gallery: Gallery, name: str, person_id: int | None,
+                       faces: Sequence[tuple[str, np.ndarray]], tau: float) -> list[str]:
+    """One line per (source, encoding) that already matches a *different* enrolled person
+    within ``tau`` (:func:`duplicate_tau`): a mislabelled photo, or the same person
+    enrolled twice. "Different": another id than ``person_id`` when it is known, else
+    another name than ``name`` (adding photos to someone is not a duplicate)."""
+    def same(c: Any) -> bool:
+        return c.person_id == person_id if person_id is not None else \
+            c.name.casefold() == name.strip().casefold()
+
     lines = []
     for source, vector in faces:
         found = gallery.rank(vector, top=3)
-        other = next((c for c in found if c.person_id != person_id), None)
-        if other is not None and other.distance <= DUPLICATE_TAU:
+        other = next((c for c in found if not same(c)), None)
+        if other is not None and other.distance <= tau:
             lines.append(f"{source}: also matches {other.name} (#{other.person_id}) at "
-                         f"distance {other.distance:.3f} <= {DUPLICATE_TAU:.3f}")
+                         f"distance {other.distance:.3f} <= {tau:.3f}")
     return lines
 
 
@@ -95,20 +115,32 @@ class EnrolReport:
         return dict(self.__dict__)
 
 
-def enroll_templates(gallery: Gallery, name: str, templates: list[NewTemplate],
-                     **kw: Any) -> EnrolReport:
-    """Store templates for one person, then warn about any that match someone else. The
-    caller saves the index (once per command, not per person)."""
+def check_name(name: str) -> str:
+    """The name as it will be stored, or :class:`InvalidName` before any work is done."""
+    return check_label("name", name, MAX_NAME)
+
+
+def enroll_templates(gallery: Gallery, name: str, templates: list[NewTemplate], *,
+                     allow_duplicate: bool = False, **kw: Any) -> EnrolReport:
+    """Store templates for one person. A photo that already matches someone else is
+    refused (:class:`DuplicateFace`, nothing stored) unless ``allow_duplicate``, when it is
+    stored with a warning. The caller saves the index (once per command, not per person)."""
+    name = check_name(name)
+    lines = duplicate_warnings(gallery, name, kw.get("person_id"),
+                               [(t.source, t.vector) for t in templates], duplicate_tau())
+    if lines and not allow_duplicate:
+        raise DuplicateFace(f"{lines[0]}: the same person enrolled twice, or a mislabelled "
+                            "photo; nothing stored (--allow-duplicate enrols it anyway)")
     result = gallery.enroll(name, templates, **kw)
-    fresh = [(src, v) for src, (_, v) in zip(result.added_sources, result.added)]
     return EnrolReport(result.person_id, result.label, result.created, len(result.added),
-                       result.already, duplicate_warnings(gallery, result.person_id, fresh))
+                       result.already, lines)
 
 
 def enroll_images(gallery: Gallery, name: str, sources: Sequence[ImageSource],
                   pick: Pick = Pick.one, **kw: Any) -> EnrolReport:
     """Enrol one person from photos. All or nothing: the first unusable image (no face,
     several faces, too small, too blurred, unreadable) raises and nothing is stored."""
+    name = check_name(name)
     fid = gallery.fid
     results = fid.embed_images(list(sources), pick, keep_faces=True)
     templates = [to_template(r, source_hash(s), fid.min_face) for r, s in zip(results, sources)]
@@ -154,14 +186,17 @@ def display_name(folder: str) -> str:
 
 def enroll_dir(gallery: Gallery, root: Path, *, max_per_person: int | None = None,
                min_images: int = 1, chunk: int = 64, pick: Pick = Pick.one,
-               progress: Callable[[int], None] | None = None) -> DirReport:
+               progress: Callable[[int], None] | None = None,
+               allow_duplicate: bool = False) -> DirReport:
     """Enrol every person folder under ``root``. Resumable: images already enrolled for a
-    person are recognised by content hash and skipped without re-encoding."""
+    person are recognised by content hash and skipped without re-encoding. A person whose
+    photos match someone already enrolled is skipped and reported, unless
+    ``allow_duplicate``."""
     report = DirReport()
     folders = person_folders(root, max_per_person, min_images)
     try:
         for group in _groups(folders, chunk):
-            _enroll_group(gallery, group, report, pick, progress)
+            _enroll_group(gallery, group, report, pick, progress, allow_duplicate)
     finally:
         gallery.flush()
     return report
@@ -184,7 +219,8 @@ def _groups(folders: list[tuple[str, list[Path]]],
 
 
 def _enroll_group(gallery: Gallery, group: list[tuple[str, list[Path]]], report: DirReport,
-                  pick: Pick, progress: Callable[[int], None] | None) -> None:
+                  pick: Pick, progress: Callable[[int], None] | None,
+                  allow_duplicate: bool) -> None:
     fid = gallery.fid
     todo: list[tuple[str, Path, str]] = []
     for folder, files in group:
@@ -201,12 +237,19 @@ def _enroll_group(gallery: Gallery, group: list[tuple[str, list[Path]]], report:
         except FaceIDError as exc:
             report.images_failed += 1
             report.failures.append(exc.message)
+    where = {folder: files[0].parent for folder, files in group}
     for folder, templates in by_person.items():
         if not templates:
             report.people_skipped += 1
             continue
-        name = display_name(folder)
-        rep = enroll_templates(gallery, name, templates)
+        try:
+            rep = enroll_templates(gallery, display_name(folder), templates,
+                                   allow_duplicate=allow_duplicate)
+        except FaceIDError as exc:  # a name that cannot be stored, names two people, or
+            # a face that is already someone else's
+            report.people_skipped += 1
+            report.failures.append(f"{where[folder]}: {exc.message}")
+            continue
         report.people_added += rep.created
         report.people_updated += not rep.created
         report.templates_added += rep.added
@@ -219,6 +262,7 @@ def enroll_video(gallery: Gallery, name: str, frames: Iterable[tuple[int, np.nda
                  source: str, *, keep: int = 3, **kw: Any) -> EnrolReport:
     """Enrol from a camera or clip: rank frames that hold exactly one usable face by
     quality (size x sharpness x frontalness) and store the best ``keep``, spread in time."""
+    name = check_name(name)
     fid = gallery.fid
     scored: list[tuple[float, int, NewTemplate]] = []
     for index, frame in frames:

@@ -27,6 +27,11 @@ class UsageError(FaceIDError):
     exit_code = 2
 
 
+class InvalidName(UsageError):
+    """A person's name or external id that cannot be stored: empty, too long, or holding
+    control characters (usage, exit 2: nothing was written)."""
+
+
 class Cancelled(FaceIDError):
     """The operator answered no to a confirmation."""
 
@@ -71,6 +76,18 @@ class ImageTooLarge(InputError):
     exit_code = 15
 
 
+class FileTooLarge(InputError):
+    """A list, model or secret file is larger than anything faceid would read from it."""
+
+    exit_code = 16
+
+
+class WriteFailed(InputError):
+    """A result, index or settings file cannot be written where it was asked for."""
+
+    exit_code = 17
+
+
 class FaceError(FaceIDError):
     """The image decoded, but it does not hold the one usable face the operation needs."""
 
@@ -93,6 +110,13 @@ class LowQuality(FaceError):
     """The face is found but too blurred (or otherwise poor) to enrol as a template."""
 
     exit_code = 24
+
+
+class DuplicateFace(FaceError):
+    """A photo to enrol already matches another enrolled person (the same person twice,
+    or a mislabelled photo); ``--allow-duplicate`` stores it anyway."""
+
+    exit_code = 25
 
 
 class ModelError(FaceIDError):
@@ -149,6 +173,13 @@ class AuditBroken(StoreError):
     deleted (the message names the first one)."""
 
     exit_code = 58
+
+
+class DatabaseReset(StoreError):
+    """The database holds no templates while the index beside it says it held some: the
+    database file was deleted, truncated or swapped. Nothing is re-created over it."""
+
+    exit_code = 59
 
 
 class UnknownPerson(FaceIDError):

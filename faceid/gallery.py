@@ -10,24 +10,27 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from db.index import ANN_THRESHOLD, GalleryIndex
+from db.index import GalleryIndex
 from db.schema import ModelRecord
+from db.engine import safe_url
 from db.store import Enrolment, NewTemplate, Store
 from faceid import operating_point as opt
-from faceid.errors import ModelError, ModelMismatch, StoreError
+from faceid.config import env_float
+from faceid.errors import DatabaseReset, ModelError, ModelMismatch, StoreError
 from faceid.modelfile import weights_path
 from faceid.pipeline import FaceID
 
 log = logging.getLogger("faceid.gallery")
 
-DEFAULT_MARGIN = float(os.environ.get("FACEID_MARGIN", 0.02))
+def default_margin() -> float:
+    """The lead the best person needs over the runner-up (``FACEID_MARGIN``, 0.02)."""
+    return env_float("FACEID_MARGIN", 0.02, low=0.0, high=1.0)
 RECALIBRATE_SHARE = 0.05  # re-estimate the operating point when people change by 5%
 PERSON_SCAN = 50_000  # up to this many people every fused template is scored (exact)
 
@@ -115,12 +118,12 @@ class Gallery:
     database and rebuilds it when out of step; ``messages`` says what was done."""
 
     def __init__(self, store: Store, fid: FaceID, index_dir: Path, *,
-                 ann_threshold: int = ANN_THRESHOLD, margin: float = DEFAULT_MARGIN,
+                 ann_threshold: int | None = None, margin: float | None = None,
                  tau: float | None = None, fpir: float | None = None,
                  far: float | None = None) -> None:
         self.store = store
         self.fid = fid
-        self.margin = margin
+        self.margin = default_margin() if margin is None else margin
         self._tau = None if tau is None else opt.validate_tau(tau)
         self._fpir = None if fpir is None else opt.validate_rate("FPIR", fpir)
         self._far = None if far is None else opt.validate_rate("FAR", far)
@@ -224,16 +227,25 @@ class Gallery:
         The people's fused templates are always recomputed from the database (the source
         of truth), so a forged index file can at most change who is considered, never a
         distance."""
-        revision, owners = self.store.owners(self.model.id)
-        reason = self.index.check(revision, owners)
-        if reason == "missing" and not owners:
-            self.rebuild()  # a new, empty gallery: nothing to say
+        revision, ids, owners, vectors = self.store.gallery(self.model.id)
+        if revision == 0 and (held := self.index.held()) and held[0] > 0 and held[1] > 0:
+            raise DatabaseReset(
+                f"{safe_url(self.store.url)} holds no templates, but the index "
+                f"{self.index.path} was written at revision {held[0]} with {held[1]} "
+                "templates: the database was deleted, emptied or replaced. Restore it from "
+                "a backup, or move the index folder away to start an empty gallery")
+        reason = self.index.check(revision, dict(zip(ids.tolist(), owners.tolist())), vectors)
+        if reason == "missing" and not len(ids):
+            self.rebuild(read=(revision, ids, owners, vectors))  # new and empty: say nothing
         elif reason is not None:
-            self.rebuild(f"{self.index.path.name}: {reason}; rebuilt from the database")
+            self.rebuild(f"{self.index.path.name}: {reason}; rebuilt from the database",
+                         read=(revision, ids, owners, vectors))
         self._stale()
 
-    def rebuild(self, message: str | None = None) -> None:
-        self.index.rebuild(*self.store.gallery(self.model.id))
+    def rebuild(self, message: str | None = None,
+                read: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+        """Rebuild the index from the database (``read``: what was just read from it)."""
+        self.index.rebuild(*(read or self.store.gallery(self.model.id)))
         self.dirty = False
         self._stale()
         if message:
@@ -256,7 +268,8 @@ class Gallery:
         vectors, quality = self.store.person_templates(person_id, self.model.id)
         if len(vectors):
             _, c = opt.person_centroids(vectors, np.full(len(vectors), person_id), quality)
-            ids, centroids = np.append(ids, person_id), np.concatenate([centroids, c])
+            ids = np.append(ids, person_id)
+            centroids = np.concatenate([centroids, c]) if len(centroids) else c
         self._fused = (ids, centroids)
         self._point = None
 
@@ -303,9 +316,11 @@ class Gallery:
             self._refuse(result.person_id)
         return result
 
-    def remove(self, ref: str | int) -> str:
+    def remove(self, ref: str | int, erase: bool = False) -> str:
+        """Remove (or ``erase``: see :meth:`Store.remove_person`) a person, database and
+        index."""
         removed_id = self.store.resolve(ref).id
-        label, removed = self.store.remove_person(removed_id)
+        label, removed = self.store.remove_person(removed_id, erase)
         before = self.index.revision
         mine = removed.get(self.model.id, [])
         if mine:

@@ -50,10 +50,14 @@ class FaceRow:
 
 def expand(paths: Iterable[Path]) -> list[Path]:
     """Files as given; folders replaced by the image files inside them (recursively, in
-    name order). A missing path stays in the list, so its row reports it."""
+    name order). A missing or unusable path stays in the list, so its row reports it."""
     out: list[Path] = []
     for p in paths:
-        if p.is_dir():
+        try:
+            folder = p.is_dir()
+        except OSError:  # a name too long, say: loading it says so
+            folder = False
+        if folder:
             out.extend(sorted(f for f in p.rglob("*")
                               if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()))
         else:

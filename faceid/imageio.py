@@ -8,14 +8,19 @@ image is refused before a byte of pixel data is decoded.
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from faceid.errors import (CorruptImage, EmptyFile, FileMissing, ImageTooLarge, InputError,
-                           NotAFile, NotAnImage, describe)
+from faceid.config import env_int
+from faceid.errors import (CorruptImage, EmptyFile, ImageTooLarge, InputError, NotAnImage,
+                           describe)
+from faceid.files import open_regular
 
 DEFAULT_MAX_PIXELS = 50_000_000  # ~8K x 6K; override with FACEID_MAX_PIXELS
 # Our own limit (checked on the header, before decoding) replaces Pillow's bomb check, which
@@ -25,47 +30,74 @@ Image.MAX_IMAGE_PIXELS = None
 
 def max_pixels() -> int:
     """The pixel limit in force (``FACEID_MAX_PIXELS`` or the default 50 MP)."""
-    return int(os.environ.get("FACEID_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+    return env_int("FACEID_MAX_PIXELS", DEFAULT_MAX_PIXELS, minimum=1)
 
 
-ImageSource = str | Path | np.ndarray | Image.Image
+ImageSource = str | Path | np.ndarray | Image.Image | bytes | BinaryIO
+
+
+def source_name(source: object) -> str:
+    """How messages name an image source: its path, or its kind in angle brackets."""
+    if isinstance(source, (str, Path)):
+        return str(source)
+    if isinstance(source, np.ndarray):
+        return "<array>"
+    if isinstance(source, Image.Image):
+        return "<image>"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    return f"<{type(source).__name__}>"
 
 
 def load_image(source: ImageSource, *, limit: int | None = None) -> np.ndarray:
     """Return ``source`` as a C-contiguous (H, W, 3) uint8 RGB array.
 
-    ``source`` may be a path, a PIL image or an array (grey (H, W), RGB, RGBA; uint8,
-    uint16, or float in 0..1). EXIF orientation is applied; grey, palette, RGBA, 16-bit and
-    CMYK images are converted. ``limit`` caps width x height (default :func:`max_pixels`).
+    ``source`` may be a path, encoded bytes, a binary file object, a PIL image or an array
+    (grey (H, W), RGB, RGBA; uint8, uint16, or float in 0..1). EXIF orientation is applied;
+    grey, palette, RGBA, 16-bit and CMYK images are converted. ``limit`` caps width x height
+    (default :func:`max_pixels`). Anything else, or anything unusable, raises an
+    :class:`InputError` naming the source, never another exception.
     """
     limit = max_pixels() if limit is None else limit
+    name = source_name(source)
     if isinstance(source, np.ndarray):
-        return _array_to_rgb(source, "<array>", limit)
+        return _array_to_rgb(source, name, limit)
     if isinstance(source, Image.Image):
-        return _pil_to_rgb(source, "<image>", limit)
-    return _load_path(Path(source), limit)
+        return _decoding(name, lambda: _pil_to_rgb(source, name, limit))
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if not len(source):
+            raise EmptyFile(describe(name, "no bytes"))
+        return _decoding(name, lambda: _open_pil(io.BytesIO(source), name, limit))
+    if hasattr(source, "read"):
+        return _decoding(name, lambda: _open_pil(source, name, limit))
+    if not isinstance(source, (str, Path)):
+        raise NotAnImage(describe(name, f"cannot read an image from a {type(source).__name__} object"
+                                        " (give a path, bytes, a file, a PIL image or an "
+                                        "array)"))
+    path = Path(source)
+    with open_regular(path) as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            raise EmptyFile(describe(path, "empty file (0 bytes)"))
+        return _decoding(str(path), lambda: _open_pil(fh, str(path), limit))
 
 
-def _load_path(path: Path, limit: int) -> np.ndarray:
-    if not path.exists():
-        raise FileMissing(describe(path, "no such file"))
-    if not path.is_file():
-        raise NotAFile(describe(path, "is a directory, not an image file" if path.is_dir()
-                                else "is not a regular file"))
-    if path.stat().st_size == 0:
-        raise EmptyFile(describe(path, "empty file (0 bytes)"))
+def _open_pil(fh: BinaryIO, name: str, limit: int) -> np.ndarray:
+    with Image.open(fh) as img:
+        _check_size(img.size, name, limit)
+        return _pil_to_rgb(img, name, limit)
+
+
+def _decoding(name: str, decode: Callable[[], np.ndarray]) -> np.ndarray:
+    """Run ``decode`` with Pillow's failures turned into one-line errors naming ``name``."""
     try:
-        with Image.open(path) as img:
-            _check_size(img.size, path, limit)
-            return _pil_to_rgb(img, str(path), limit)
+        return decode()
     except UnidentifiedImageError:
-        raise NotAnImage(describe(path, "not an image (unrecognised format)")) from None
-    except PermissionError:
-        raise NotAFile(describe(path, "permission denied")) from None
+        raise NotAnImage(describe(name, "not an image (unrecognised format)")) from None
     except InputError:
         raise
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise CorruptImage(describe(path, f"corrupt or truncated image ({exc})")) from None
+    except (OSError, SyntaxError, ValueError, AttributeError, EOFError) as exc:
+        # AttributeError: a PIL image that was closed ("'NoneType' has no attribute ...")
+        raise CorruptImage(describe(name, f"corrupt, truncated or closed image ({exc})")) from None
 
 
 def _check_size(size: tuple[int, int], name: object, limit: int) -> None:
@@ -87,6 +119,10 @@ def _pil_to_rgb(img: Image.Image, name: str, limit: int) -> np.ndarray:
 
 
 def _array_to_rgb(arr: np.ndarray, name: str, limit: int) -> np.ndarray:
+    if arr.dtype.kind not in "uifb":
+        raise NotAnImage(describe(name, f"array of {arr.dtype} values is not an image"))
+    if arr.dtype.kind == "b":
+        arr = arr.astype(np.uint8) * 255
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):

@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 
 from faceid.atomic import write_text
-from faceid.errors import FaceIDError, ModelError
+from faceid.errors import FaceIDError, FileMissing, InputError, ModelError
+from faceid.files import open_regular, read_limited
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "dlib_resnet_v1.json"
 FORMAT = "faceid-model/1"
+MAX_MODEL_FILE = 16 << 20  # a model description is a few kB of JSON
 
 
 @dataclass
@@ -99,10 +101,12 @@ def read_json_document(path: Path, fmt: str, error: type[FaceIDError],
     the file) when it is missing, unreadable, or of another kind. Shared by every kind of
     model file (encoders here, liveness classifiers)."""
     try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
+        doc = json.loads(read_limited(path, MAX_MODEL_FILE, f"{what} file"))
+    except FileMissing:
         raise error(f"{path}: {what} file not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except InputError as exc:
+        raise error(exc.message) from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise error(f"{path}: not a readable {what} file ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != fmt:
         found = doc.get("format") if isinstance(doc, dict) else None
@@ -167,7 +171,11 @@ def verify_weights(info: ModelInfo, path: Path) -> None:
     want = info.weights.get("sha256")
     if not want:
         return
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        with open_regular(path) as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    except InputError as exc:
+        raise ModelError(exc.message) from None
     if digest != want:
         raise ModelError(f"{path}: weights hash {digest[:12]}... does not match the model "
                          f"file's {want[:12]}...")

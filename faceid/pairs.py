@@ -11,8 +11,11 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceid.errors import PairsFileError
+from faceid.errors import InputError, PairsFileError
+from faceid.files import read_limited
 
+MAX_LIST_BYTES = 256 << 20  # a pair list past 256 MiB is not a pair list
+MAX_FIELD = 4096  # characters in one CSV field (a path)
 LFW_IMAGE_DIRS = ("lfw-deepfunneled", "lfw_funneled", "lfw")
 LABEL_WORDS = {"1": 1, "0": 0, "same": 1, "different": 0, "true": 1, "false": 0,
                "match": 1, "mismatch": 0}
@@ -32,11 +35,12 @@ def read_pairs(path: str | Path, root: str | Path | None = None) -> list[Pair]:
     dataset folder or its image folder; for CSV, default the CSV's own folder)."""
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        raise PairsFileError(f"{path}: pair list not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PairsFileError(f"{path}: cannot read pair list ({exc})") from None
+        # utf-8-sig: spreadsheet programs start a CSV with a byte-order mark
+        lines = read_limited(path, MAX_LIST_BYTES, "pair list").decode("utf-8-sig").splitlines()
+    except InputError as exc:
+        raise PairsFileError(exc.message) from None
+    except UnicodeDecodeError as exc:
+        raise PairsFileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     first = next((ln.split() for ln in lines if ln.strip()), None)
     if first is None:
         raise PairsFileError(f"{path}: pair list is empty")
@@ -59,16 +63,22 @@ def lfw_path(images: Path, name: str, number: str) -> Path:
 
 
 def _read_lfw(path: Path, lines: list[str], root: str | Path | None) -> list[Pair]:
-    header = lines[0].split()
+    start = next(i for i, ln in enumerate(lines) if ln.strip())
+    header = lines[start].split()
     folds, per_fold = (1, int(header[0])) if len(header) == 1 else map(int, header)
+    if folds < 1 or per_fold < 1:
+        raise PairsFileError(f"{path}:{start + 1}: the header must give at least one pair")
     images = lfw_image_dir(root if root is not None else path.parent)
     pairs: list[Pair] = []
-    for n, line in enumerate(lines[1:], start=2):
+    for n, line in enumerate(lines[start + 1:], start=start + 2):
         f = line.split()
         if not f:
             continue
         k = len(pairs)
         fold = k // (2 * per_fold)
+        numbers = f[1:] if len(f) == 3 else f[1::2]
+        if len(f) in (3, 4) and not all(x.isdigit() and len(x) < 9 for x in numbers):
+            raise PairsFileError(f"{path}:{n}: image numbers must be whole numbers")
         if len(f) == 3:
             pairs.append(Pair(lfw_path(images, f[0], f[1]), lfw_path(images, f[0], f[2]), 1, fold, n))
         elif len(f) == 4:
@@ -82,10 +92,14 @@ def _read_lfw(path: Path, lines: list[str], root: str | Path | None) -> list[Pai
 
 
 def _read_csv(path: Path, lines: list[str], base: Path) -> list[Pair]:
-    rows = list(csv.reader(lines))
     pairs: list[Pair] = []
-    for n, row in enumerate(rows, start=1):
-        row = [c.strip() for c in row]
+    for n, line in enumerate(lines, start=1):
+        try:
+            row = [c.strip() for c in next(csv.reader([line]), [])]
+        except csv.Error as exc:
+            raise PairsFileError(f"{path}:{n}: not a CSV row ({exc})") from None
+        if any(len(c) > MAX_FIELD for c in row):
+            raise PairsFileError(f"{path}:{n}: a field is longer than {MAX_FIELD} characters")
         if not row or not any(row) or row[0].startswith("#"):
             continue
         if n == 1 and row[0].lower() in ("img1", "image1", "a", "left", "path1"):

@@ -17,7 +17,7 @@ from faceid.align import align_face
 from faceid.detect import Face, FaceDetector, Pick, pick_faces
 from faceid.encoder import Encoder
 from faceid.errors import FaceIDError
-from faceid.imageio import ImageSource, load_image
+from faceid.imageio import ImageSource, load_image, source_name
 from faceid.modelfile import ModelInfo, Views, load_model_info
 
 DEFAULT_MIN_FACE = 40  # px, shorter side of the detected box
@@ -131,7 +131,7 @@ class FaceID:
         one list per source, holding one result per face, or a single result carrying the
         error that stopped that source."""
         times = times or StageTimes()
-        results: list[list[FaceResult]] = [[FaceResult(_name(s))] for s in sources]
+        results: list[list[FaceResult]] = [[FaceResult(source_name(s))] for s in sources]
         with ThreadPoolExecutor(max_workers=2) as pool:
             for start in range(0, len(sources), chunk):
                 part = range(start, min(start + chunk, len(sources)))
@@ -213,7 +213,3 @@ def _try_load(source: ImageSource) -> np.ndarray | FaceIDError:
         return load_image(source)
     except FaceIDError as exc:
         return exc
-
-
-def _name(source: ImageSource) -> str:
-    return str(source) if not isinstance(source, np.ndarray) else "<array>"

@@ -357,8 +357,11 @@ class Turnstile:
             reason=d.reason, details=json.dumps(details), snapshot_jpeg=snapshot)
 
     def close(self, wait_s: float = 10.0) -> int:
-        """Stop: deliver what the notifiers still owe (up to ``wait_s``); returns how many
+        """Stop: one last try to write the decisions held while the database was down,
+        then deliver what the notifiers still owe (up to ``wait_s``); returns how many
         deliveries were left undelivered."""
+        self._retry_at = -1e9
+        self._flush_unwritten(0.0)
         return self.outbox.close(wait_s)
 
     def prune_snapshots(self) -> int:

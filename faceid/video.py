@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
@@ -16,6 +18,28 @@ from faceid.errors import FaceIDError, SourceError
 from faceid.imageio import load_image
 
 FRAME_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+SECRET_KEYS = re.compile(r"pass|pwd|token|key|secret|auth|sig|cred", re.IGNORECASE)
+
+
+def redact(spec: str) -> str:
+    """``spec`` as it may be shown or stored: a stream URL's password, and query values
+    that look like credentials (token, key, password...), replaced by ``***``. Cameras are
+    often reached as ``rtsp://admin:PASSWORD@host/``; the password must not reach stderr,
+    the events table or a webhook."""
+    if "://" not in spec:
+        return spec
+    try:
+        parts = urlsplit(spec)
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = f"{parts.username}:***@{netloc.rpartition('@')[2]}"
+        query = "&".join(
+            f"{k}=***" if SECRET_KEYS.search(k) else (f"{k}={v}" if v or "=" in item else k)
+            for item in parts.query.split("&") if item
+            for k, _, v in [item.partition("=")])
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:  # not parseable: show nothing of what follows the scheme
+        return spec.split("://", 1)[0] + "://***"
 
 
 def open_capture(spec: str) -> cv2.VideoCapture:
@@ -25,7 +49,7 @@ def open_capture(spec: str) -> cv2.VideoCapture:
         raise SourceError(f"{spec}: no such video file or camera")
     cap = cv2.VideoCapture(target)
     if not cap.isOpened():
-        raise SourceError(f"{spec}: cannot open as a camera, video file or stream")
+        raise SourceError(f"{redact(spec)}: cannot open as a camera, video file or stream")
     return cap
 
 
@@ -51,6 +75,7 @@ class FrameSource:
     def __init__(self, spec: str, *, fps: float | None = None, retries: int | None = None,
                  backoff_s: float = 0.5, max_backoff_s: float = 8.0) -> None:
         self.spec = spec
+        self.name = redact(spec)  # what messages and logs show
         self.live = spec.isdigit() or "://" in spec
         self.fps = fps
         self.retries = retries
@@ -134,10 +159,10 @@ class FrameSource:
         """Sleep before the next reconnect (exponential, capped), or raise once ``retries``
         consecutive attempts have failed."""
         if self.retries is not None and failures > self.retries:
-            raise SourceError(f"{self.spec}: camera or stream lost; gave up after "
+            raise SourceError(f"{self.name}: camera or stream lost; gave up after "
                               f"{self.retries} reconnects")
         wait = min(self.max_backoff_s, self.backoff_s * 2 ** min(failures - 1, 16))
-        log.warning("%s: %s; retrying in %.1f s", self.spec, what, wait)
+        log.warning("%s: %s; retrying in %.1f s", self.name, what, wait)
         time.sleep(wait)
 
 

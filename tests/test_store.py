@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from db.store import NewTemplate, Store
-from faceid.errors import (AmbiguousPerson, DuplicatePerson, ModelMismatch, SchemaTooNew,
-                           UnknownPerson)
+from faceid.errors import (AmbiguousPerson, DatabaseReset, DuplicatePerson, GalleryMissing,
+                           ModelMismatch, SchemaTooNew, UnknownPerson)
 from faceid.detect import Pick
 from faceid.gallery import Gallery
 from tests.conftest import lfw
@@ -146,7 +146,7 @@ def test_second_process_sees_changes_and_index_never_stale(db_url: str, fid, fac
     assert len(door.index) == 5 == door.store.template_count(door.model.id)
 
 
-@pytest.mark.parametrize("damage", ["missing", "truncated", "other_model", "stale"])
+@pytest.mark.parametrize("damage", ["missing", "truncated", "other_model", "stale", "forged"])
 def test_index_file_problems_are_rebuilt(damage: str, fid, faces, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'f.db'}"
     g = Gallery(Store(url), fid, tmp_path / "index")
@@ -163,13 +163,45 @@ def test_index_file_problems_are_rebuilt(damage: str, fid, faces, tmp_path: Path
         other = GalleryIndex(tmp_path / "elsewhere", "some-other-model", 128)
         other.rebuild(g.index.revision, *g.store.gallery(g.model.id)[1:])
         path.write_bytes(other.path.read_bytes())
+    elif damage == "forged":  # ids, count, revision as before; a stranger's vectors
+        from db.index import GalleryIndex
+
+        revision, ids, owners, _ = g.store.gallery(g.model.id)
+        forged = GalleryIndex(tmp_path / "forge", g.model.key, 128)
+        forged.rebuild(revision, ids, owners,
+                       np.stack([faces["Tony_Blair"][0].vector] * len(ids)))
+        path.write_bytes(forged.path.read_bytes())
     else:  # another process enrolled while this index file was not updated
         Store(url).enroll("Tony Blair", faces["Tony_Blair"][:1], g.model.id)
     again = Gallery(Store(url), fid, tmp_path / "index")
     assert len(again.messages) == 1 and "rebuilt" in again.messages[0]
+    if damage == "forged":
+        assert "vectors differ" in again.messages[0]
+        assert again.rank(faces["Tony_Blair"][0].vector, 1)[0].distance > 0.3
     assert len(again.index) == again.store.template_count(again.model.id)
     assert again.identify(faces["Colin_Powell"][0].vector).person.name == "Colin Powell"
     assert Gallery(Store(url), fid, tmp_path / "index").messages == []  # now in step
+
+
+def test_a_deleted_or_emptied_database_is_not_recreated_over_its_index(fid, faces,
+                                                                    tmp_path: Path) -> None:
+    db_file = tmp_path / "f.db"
+    url = f"sqlite:///{db_file}"
+    g = Gallery(Store(url), fid, tmp_path / "index")
+    g.enroll("Colin Powell", faces["Colin_Powell"])
+    g.flush()
+    g.store.close()
+    index_bytes = g.index.path.read_bytes()
+    for damage in ("emptied", "deleted"):
+        for f in tmp_path.glob("f.db*"):
+            f.unlink()
+        if damage == "emptied":
+            db_file.write_bytes(b"")
+            with pytest.raises(GalleryMissing, match="0 bytes"):
+                Store(url, create=False)  # a command that only reads
+        with pytest.raises(DatabaseReset, match="3 templates"):
+            Gallery(Store(url), fid, tmp_path / "index")  # enrolment would create one
+        assert g.index.path.read_bytes() == index_bytes  # the last copy is kept
 
 
 def test_templates_of_another_model_are_refused(db_url: str, faces, tmp_path: Path) -> None:

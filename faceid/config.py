@@ -1,0 +1,41 @@
+"""Settings read from the environment, validated where they are read: a junk value is a
+usage error naming the variable (exit 2), never a bare ``ValueError`` from deep inside."""
+
+from __future__ import annotations
+
+import math
+import os
+
+from faceid.errors import UsageError
+
+
+def env_float(name: str, default: float, *, low: float, high: float,
+              low_open: bool = False) -> float:
+    """``$name`` as a finite number in [low, high] (``(low, high]`` with ``low_open``), or
+    ``default`` when unset or empty."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{name}={text[:40]!r} is not a number") from None
+    below = value <= low if low_open else value < low
+    if not math.isfinite(value) or below or value > high:
+        bracket = "(" if low_open else "["
+        raise UsageError(f"{name}={text[:40]!r} is outside {bracket}{low:g}, {high:g}]")
+    return value
+
+
+def env_int(name: str, default: int, *, minimum: int, maximum: int = 2**62) -> int:
+    """``$name`` as a whole number in [minimum, maximum], or ``default`` when unset."""
+    text = os.environ.get(name, "").strip().replace("_", "")
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"{name}={text[:40]!r} is not a whole number") from None
+    if not minimum <= value <= maximum:
+        raise UsageError(f"{name}={text[:40]!r} is outside [{minimum:,}, {maximum:,}]")
+    return value
