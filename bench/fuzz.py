@@ -87,7 +87,7 @@ def main() -> None:
     ap.add_argument("--objects", type=int, default=1000, help="odd arrays and objects")
     ap.add_argument("--seed", type=int, default=2026)
     args = ap.parse_args()
-    good = LFW / "lfw-deepfunneled" / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"
+    good = (LFW / "lfw-deepfunneled" / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg").resolve()
     started = time.perf_counter()
     failures: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:

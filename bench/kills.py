@@ -9,6 +9,7 @@ with it (vectors included) once the gallery reopens, and an audit chain that ver
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -44,7 +45,7 @@ def make_reel(path: Path, repeats: int = 4) -> Path:
     return path
 
 
-def lfw_folder(path: Path, people: int = 120, per_person: int = 3) -> Path:
+def lfw_folder(path: Path, people: int, per_person: int = 3) -> Path:
     """``people`` LFW people (links to at most ``per_person`` photos each) for enroll-dir."""
     images = DATASETS / "lfw" / "lfw-deepfunneled"
     for d in sorted(p for p in images.iterdir() if p.is_dir())[:people]:
@@ -62,7 +63,7 @@ def check(home: Path, fid: object) -> dict:
     from faceid.gallery import Gallery
 
     db_file = home / "faceid.db"
-    with sqlite3.connect(db_file) as conn:
+    with contextlib.closing(sqlite3.connect(db_file)) as conn:
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
     store = Store(resolve_url(home), create=False)
     chain = store.verify_chain()
@@ -83,6 +84,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kills", type=int, default=30)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--people", type=int, default=600,
+                    help="LFW people in the enroll-dir folder (enough that it never finishes)")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
     import torch
@@ -99,7 +102,7 @@ def main() -> None:
         tmp_path = Path(tmp)
         home = tmp_path / "home"
         reel = make_reel(tmp_path / "reel.avi")
-        people = lfw_folder(tmp_path / "people")
+        people = lfw_folder(tmp_path / "people", a.people)
         subprocess.run([sys.executable, str(ROOT / "cli.py"), "enroll", "Aaron Peirsol",
                         str(DATASETS / "lfw" / "lfw-deepfunneled" / "Aaron_Peirsol" /
                             "Aaron_Peirsol_0001.jpg"), "--home", str(home)],

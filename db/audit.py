@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -69,8 +70,10 @@ class ChainReport:
                 "problem": self.problem}
 
 
-def check_row(row: Any, prev_hash: str) -> str | None:
-    """Why ``row`` breaks the chain after ``prev_hash``, or None when it holds."""
+def check_row(row: Any, prev_hash: str,
+              snapshot: Callable[[bytes], bytes] = lambda b: b) -> str | None:
+    """Why ``row`` breaks the chain after ``prev_hash``, or None when it holds.
+    ``snapshot`` opens a sealed snapshot (see ``db/crypto.py``) before it is hashed."""
     if row.record is None or row.hash is None:
         return "row has no chain record (inserted around the trail)"
     if row.prev_hash != prev_hash:
@@ -82,6 +85,6 @@ def check_row(row: Any, prev_hash: str) -> str | None:
     if record_of(row, **allowed) != row.record:
         return "the row's fields differ from its chained record"
     if row.snapshot_jpeg is not None and (
-            hashlib.sha256(row.snapshot_jpeg).hexdigest() != row.snapshot_sha256):
+            hashlib.sha256(snapshot(row.snapshot_jpeg)).hexdigest() != row.snapshot_sha256):
         return "the snapshot differs from the one recorded"
     return None

@@ -69,8 +69,15 @@ def create_engine(url: str, timeout: float) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             # biometric data: a new database file (and so its -wal / -shm files, which
-            # SQLite creates with the same mode) is readable by its owner only
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            # SQLite creates with the same mode) is readable by its owner only. An existing
+            # file is never opened here: closing any descriptor of a database file drops
+            # every POSIX lock this process holds on it, behind SQLite's back, which lets
+            # another process corrupt it (sqlite.org/howtocorrupt.html, 2.2); bench.kills
+            # found a malformed database that way
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                pass
         engine = sa.create_engine(url, connect_args={"timeout": timeout})
 
         @sa.event.listens_for(engine, "connect")

@@ -14,6 +14,7 @@ place (people are deleted), and at 1M templates it meets the latency and recall 
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import zipfile
@@ -23,8 +24,10 @@ from typing import Any
 import faiss
 import numpy as np
 
+from db.crypto import Sealer
 from faceid.atomic import replacing
 from faceid.config import env_int
+from faceid.errors import StoreError
 
 FORMAT = "faceid-index/1"
 def default_ann_threshold() -> int:
@@ -109,26 +112,35 @@ def id_checksum(ids: Any) -> int:
     return int((int(a.sum()) * 1_000_003) ^ int(np.bitwise_xor.reduce(a)) if len(a) else 0)
 
 
-def write_index_file(path: Path, index: faiss.Index, meta: dict[str, Any]) -> None:
+def write_index_file(path: Path, index: faiss.Index, meta: dict[str, Any],
+                     sealer: Sealer | None = None) -> None:
     """Write index + metadata to one file, replaced atomically (a crash leaves the old
-    file or the new one, never half of one)."""
-    with replacing(path, "wb", private=True) as fh, \
-            zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as z:
+    file or the new one, never half of one); sealed whole when ``sealer`` has a key (the
+    vectors are templates)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
         z.writestr("meta.json", json.dumps(meta))
         z.writestr("index.faiss", faiss.serialize_index(index).tobytes())
+    data = buf.getvalue()
+    with replacing(path, "wb", private=True) as fh:
+        fh.write(sealer.seal(data, "index") if sealer is not None else data)
 
 
-def read_index_file(path: Path) -> tuple[faiss.Index, dict[str, Any]]:
-    """Read what :func:`write_index_file` wrote; raises ValueError when it is not that."""
+def read_index_file(path: Path, sealer: Sealer | None = None) -> tuple[faiss.Index,
+                                                                      dict[str, Any]]:
+    """Read what :func:`write_index_file` wrote; raises ValueError when it is not that
+    (or is sealed with another key, or without ``sealer`` having one)."""
     try:
-        with zipfile.ZipFile(path) as z:
+        data = path.read_bytes()
+        data = (sealer or Sealer(None)).open(data, "index")
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
             meta = json.loads(z.read("meta.json"))
             blob = np.frombuffer(z.read("index.faiss"), dtype=np.uint8)
         if meta.get("format") != FORMAT:
             raise ValueError(f"unknown format {meta.get('format')!r}")
         return faiss.deserialize_index(blob), meta
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, RuntimeError, OSError,
-            EOFError) as exc:
+            EOFError, StoreError) as exc:
         raise ValueError(f"unreadable ({type(exc).__name__})") from None
 
 
@@ -136,8 +148,10 @@ class GalleryIndex:
     """One model's templates in FAISS, plus template id -> person id."""
 
     def __init__(self, directory: Path, model_key: str, dim: int, *,
-                 ann_threshold: int | None = None, nprobe: int = DEFAULT_NPROBE) -> None:
+                 ann_threshold: int | None = None, nprobe: int = DEFAULT_NPROBE,
+                 sealer: Sealer | None = None) -> None:
         self.path = Path(directory) / f"{model_key}.index"
+        self.sealer = sealer
         self.model_key = model_key
         self.dim = dim
         self.ann_threshold = ann_threshold
@@ -163,7 +177,7 @@ class GalleryIndex:
         if not self.path.exists():
             return "missing"
         try:
-            index, meta = read_index_file(self.path)
+            index, meta = read_index_file(self.path, self.sealer)
         except ValueError as exc:
             return str(exc)
         if meta.get("model") != self.model_key:
@@ -191,7 +205,7 @@ class GalleryIndex:
         if not self.path.is_file():
             return None
         try:
-            _, meta = read_index_file(self.path)
+            _, meta = read_index_file(self.path, self.sealer)
         except ValueError:
             return None
         return int(meta.get("revision", -1)), int(meta.get("count", 0))
@@ -221,7 +235,7 @@ class GalleryIndex:
         write_index_file(self.path, self.index, {
             "format": FORMAT, "model": self.model_key, "revision": self.revision,
             "count": len(self), "checksum": id_checksum(list(self.owners)),
-            "kind": self.kind})
+            "kind": self.kind}, self.sealer)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(distances, template ids), each (n, k); missing neighbours have id -1."""

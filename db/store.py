@@ -22,6 +22,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.crypto import Sealer, load_key
 from db.audit import GENESIS, ChainReport, check_row, link, record_of
 from db.engine import (DEFAULT_TIMEOUT, WRITE_OPTION, create_engine, lock_for_writing, migrate,
                        require_existing, safe_url, translate_errors)
@@ -89,9 +90,13 @@ class Store:
     between several processes (SQLite WAL or PostgreSQL)."""
 
     def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT,
-                 create: bool = True, actor: str | None = None) -> None:
+                 create: bool = True, actor: str | None = None,
+                 key: bytes | None | bool = True) -> None:
         """Open (and migrate) the database at ``url``; with ``create=False`` a database
-        that does not exist yet is an error (:class:`GalleryMissing`), not a new one."""
+        that does not exist yet is an error (:class:`GalleryMissing`), not a new one.
+        ``key``: the site key that seals biometric data (see ``db/crypto.py``); True
+        reads it from ``FACEID_KEY`` / ``FACEID_KEY_FILE``, None stores in clear."""
+        self.sealer = Sealer(load_key() if key is True else key or None)
         if not create:
             require_existing(url, timeout)
         self.actor = actor or _os_user()
@@ -268,9 +273,11 @@ class Store:
                 have.add(t.source_hash)
                 rows.append((Template(
                     person_id=person.id, model_id=model_id,
-                    vector=np.asarray(t.vector, np.float32).tobytes(), source=t.source,
-                    source_hash=t.source_hash, quality=t.quality, face_size=t.face_size,
-                    sharpness=t.sharpness, face_jpeg=t.face_jpeg), t.vector))
+                    vector=self.sealer.seal(np.asarray(t.vector, np.float32).tobytes(),
+                                            "vector"),
+                    source=t.source, source_hash=t.source_hash, quality=t.quality,
+                    face_size=t.face_size, sharpness=t.sharpness,
+                    face_jpeg=self.sealer.seal(t.face_jpeg, "face_jpeg")), t.vector))
             s.add_all(r for r, _ in rows)
             s.flush()
             result.added = [(r.id, np.asarray(v, np.float32)) for r, v in rows]
@@ -381,7 +388,8 @@ class Store:
                              .filter_by(model_id=model_id).order_by(Template.id)).all()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         owners = np.array([r[1] for r in rows], dtype=np.int64)
-        vecs = (np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(len(rows), -1)
+        vecs = (np.frombuffer(b"".join(self.sealer.open(r[2], "vector") for r in rows),
+                              np.float32).reshape(len(rows), -1)
                 if rows else np.zeros((0, 0), np.float32))
         return rev, ids, owners, vecs
 
@@ -421,7 +429,9 @@ class Store:
                 if source_hash not in have:
                     have.add(source_hash)
                     rows.append(CohortTemplate(
-                        model_id=model_id, vector=np.asarray(vector, np.float32).tobytes(),
+                        model_id=model_id,
+                        vector=self.sealer.seal(np.asarray(vector, np.float32).tobytes(),
+                                                "vector"),
                         source=source, source_hash=source_hash))
             s.add_all(rows)
             if rows:
@@ -433,8 +443,11 @@ class Store:
         with self.session() as s:
             blobs = s.scalars(sa.select(CohortTemplate.vector).filter_by(model_id=model_id)
                               .order_by(CohortTemplate.id)).all()
-        return (np.stack([np.frombuffer(b, np.float32) for b in blobs]) if blobs
+        return (np.stack([self._vector(b) for b in blobs]) if blobs
                 else np.zeros((0, 0), np.float32))
+
+    def _vector(self, blob: bytes) -> np.ndarray:
+        return np.frombuffer(self.sealer.open(blob, "vector"), np.float32)
 
     def clear_cohort(self, model_id: int) -> int:
         with self.session(write=True) as s:
@@ -461,7 +474,7 @@ class Store:
                 person_id=person_id, model_id=model_id).order_by(Template.id)).all()
         if not rows:
             return np.zeros((0, 0), np.float32), np.zeros(0)
-        return (np.stack([np.frombuffer(b, np.float32) for b, _ in rows]),
+        return (np.stack([self._vector(b) for b, _ in rows]),
                 np.array([q for _, q in rows], float))
 
     def people_by_id(self, ids: list[int]) -> dict[int, Person]:
@@ -475,7 +488,8 @@ class Store:
             rows = s.execute(sa.select(Template.person_id, Template.source,
                                        Template.source_hash, Template.face_jpeg)
                              .filter_by(model_id=model_id).order_by(Template.id)).all()
-        yield from rows
+        for person_id, source, digest, jpeg in rows:
+            yield person_id, source, digest, self.sealer.open(jpeg, "face_jpeg")
 
     # -- events -------------------------------------------------------------------------
     def add_event(self, **fields: Any) -> int:
@@ -509,6 +523,7 @@ class Store:
                 fields[key] = float(fields[key])  # numpy scalars: one JSON spelling
         jpeg = fields.get("snapshot_jpeg")
         fields["snapshot_sha256"] = hashlib.sha256(jpeg).hexdigest() if jpeg else None
+        fields["snapshot_jpeg"] = self.sealer.seal(jpeg, "snapshot_jpeg")
         e = Event(kind=fields.pop("kind", "decision"), **fields)
         s.add(e)
         s.flush()
@@ -553,7 +568,7 @@ class Store:
                 if not page:
                     return ChainReport(rows, head_id, prev)
                 for e in page:
-                    problem = check_row(e, prev)
+                    problem = check_row(e, prev, lambda b: self.sealer.open(b, "snapshot_jpeg"))
                     if problem is not None:
                         return ChainReport(rows, head_id, prev, e.id, problem)
                     prev, head_id, rows = e.hash, e.id, rows + 1

@@ -129,7 +129,7 @@ class Gallery:
         self._far = None if far is None else opt.validate_rate("FAR", far)
         self.model: ModelRecord = store.model_record(*model_identity(fid))
         self.index = GalleryIndex(index_dir, self.model.key, self.model.embedding_size,
-                                  ann_threshold=ann_threshold)
+                                  ann_threshold=ann_threshold, sealer=store.sealer)
         self.messages: list[str] = []
         self.dirty = False
         self._point: opt.OperatingPoint | None = None

@@ -48,3 +48,18 @@ def test_erase_removes_templates_crops_snapshots_and_index_entries(fid, lfw_imag
     assert len(gallery.index) == 1
     again = Gallery(Store(f"sqlite:///{tmp_path / 'faceid.db'}"), fid, tmp_path / "index")
     assert again.messages == [] and len(again.index) == 1
+
+
+def test_people_erase_from_the_command_line(lfw_images, tmp_path):
+    from tests.fuzz_cases import run_cli
+
+    home = ["--home", str(tmp_path / "home")]
+    code, _, err = run_cli("enroll", "Colin Powell", lfw(lfw_images, "Colin_Powell", 1), *home,
+                           timeout=120)
+    assert code == 0, err
+    code, _, err = run_cli("people", "erase", "Colin Powell", *home)
+    assert code == 2 and "needs --yes" in err  # no terminal to ask
+    code, out, err = run_cli("people", "erase", "colin powell", "--yes", "--json", *home)
+    assert code == 0 and '"erased": "Colin Powell (#1)"' in out, err
+    code, out, _ = run_cli("people", "list", "--json", *home)
+    assert code == 0 and '"people": []' in out
