@@ -18,7 +18,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from faceid.detect import Pick
+from faceid.pick import Pick
 from faceid.errors import Cancelled, FaceIDError, InputError, UsageError
 from faceid.files import shorten
 from faceid.terminal import SafeConsole, styled
@@ -61,6 +61,12 @@ app = App(help="Face recognition for access control: verify, identify, evaluate.
           no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 eval_app = typer.Typer(help="Evaluate a model on a standard benchmark.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+
+
+@app.callback()
+def _settings(threads: Annotated[Optional[int], typer.Option("--threads", min=1, max=1024, envvar="FACEID_THREADS", help="CPU threads for the networks (default: all cores; 1 on a busy machine, where more threads only fight each other).")] = None) -> None:
+    if threads is not None:
+        os.environ["FACEID_THREADS"] = str(threads)
 
 
 def _check_tau(value: Optional[float]) -> Optional[float]:

@@ -15,13 +15,13 @@ O-Net call per face; ``docs/BENCHMARKS.md`` ("Landmark refinement") has what it 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 import cv2
 import numpy as np
 import torch
 
 from faceid.errors import FaceTooSmall, MultipleFaces, NoFace, describe
+from faceid.pick import Pick
 
 
 @dataclass(frozen=True)
@@ -44,15 +44,6 @@ class Face:
 
 
 SMALLEST_FACE = 20  # px: the detector's last pass looks for faces down to this size
-
-
-class Pick(str, Enum):
-    """Which face to use when an operation needs exactly one."""
-
-    one = "one"          # exactly one face, else MultipleFaces (enrolment, access control)
-    largest = "largest"  # the biggest box
-    center = "center"    # the face nearest the image centre (LFW-style portraits)
-    all = "all"          # every face big enough to encode (batch identification)
 
 
 class _ChannelsLast(torch.nn.Module):

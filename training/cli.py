@@ -18,8 +18,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from training.losses import Mining
-from training.models import Start
+from training.choices import Mining, Start
 
 
 def register(app: typer.Typer) -> None:

@@ -19,17 +19,12 @@ and the mean positive and negative (Euclidean) distances in the batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-class Mining(str, Enum):
-    batch_hard = "batch-hard"
-    semi_hard = "semi-hard"
-    batch_all = "batch-all"
+from training.choices import Mining
 
 
 @dataclass

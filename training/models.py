@@ -10,7 +10,6 @@ the starting weights came from.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -21,11 +20,7 @@ from faceid.errors import ModelError
 from faceid.modelfile import ModelInfo, load_model_info, verify_weights, weights_path
 from faceid.nn import get_model
 from faceid.nn.dlib_resnet import STAGES, load_dlib_weights
-
-
-class Start(str, Enum):
-    scratch = "scratch"
-    finetune = "finetune"
+from training.choices import Start
 
 
 @dataclass

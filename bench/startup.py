@@ -1,0 +1,73 @@
+"""What a command costs before it does anything: wall time, CPU time and peak memory of
+``faceid --help`` and of one ``faceid compare`` (a badge reader's call), each run in a fresh
+process as a user would, median of ``--runs``.
+
+    .venv/bin/python -m bench.startup [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LFW = Path(os.environ.get("FACEID_LFW", "../shared/datasets/lfw")) / "lfw-deepfunneled"
+
+
+def measure(root: Path, args: list[str]) -> dict[str, float]:
+    """One fresh ``faceid`` process: wall s and CPU s (user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(root / "cli.py"), *args], check=True,
+                   capture_output=True, env={**os.environ, "FACEID_THREADS": "1"})
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"wall_s": wall,
+            "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--repo", type=Path, action="append", default=None,
+                    help="checkout(s) whose cli.py to time (default: this one); give two "
+                         "to compare before and after in one run")
+    a = ap.parse_args()
+    person = LFW / "Aaron_Peirsol"
+    commands = {"--help": ["--help"],
+                "compare": ["compare", str(person / "Aaron_Peirsol_0001.jpg"),
+                            str(person / "Aaron_Peirsol_0002.jpg")]}
+    print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    for root in a.repo or [ROOT]:
+        for name, args in commands.items():
+            report(root, name, args, a.runs)
+
+
+def report(root: Path, name: str, args: list[str], runs_n: int) -> None:
+    """Median of ``runs_n`` fresh processes. Peak memory is measured in a child of its
+    own (``ru_maxrss`` of children is the largest child so far)."""
+    runs = [measure(root, args) for _ in range(runs_n)]
+    peak = subprocess.run([sys.executable, "-c", PEAK, str(root / "cli.py"), *args],
+                          capture_output=True, text=True, env={**os.environ,
+                                                               "FACEID_THREADS": "1"})
+    print(json.dumps({"repo": str(root), "command": f"faceid {name}",
+                      "wall_s": round(statistics.median(r["wall_s"] for r in runs), 2),
+                      "cpu_s": round(statistics.median(r["cpu_s"] for r in runs), 2),
+                      "peak_mib": round(float(peak.stdout.strip().splitlines()[-1]))}))
+
+
+# runs cli.py in a grandchild and prints that process's peak RSS in MiB
+PEAK = """import resource, subprocess, sys
+subprocess.run([sys.executable, *sys.argv[1:]], capture_output=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)"""
+
+
+if __name__ == "__main__":
+    main()
