@@ -25,7 +25,7 @@ from faceid.errors import (DatasetError, DuplicateFace, FaceIDError, InputError,
                            NoFace)
 from faceid.files import open_regular
 from faceid.gallery import Gallery
-from faceid.imageio import ImageSource
+from faceid.imageio import ImageSource, image_files
 from faceid.pipeline import FaceResult
 from faceid.quality import MIN_SHARPNESS, face_quality
 from faceid.terminal import check_label
@@ -36,7 +36,6 @@ from faceid.terminal import check_label
 def duplicate_tau() -> float:
     """The duplicate-warning distance (``FACEID_DUPLICATE_TAU``, default 0.30)."""
     return env_float("FACEID_DUPLICATE_TAU", 0.30, low=0.0, high=2.0, low_open=True)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 
 def source_hash(source: ImageSource) -> str:
@@ -171,7 +170,7 @@ def person_folders(root: Path, max_per_person: int | None = None,
         raise DatasetError(f"{root}: not a folder (expected one sub-folder per person)")
     out = []
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        files = image_files(d)
         if len(files) >= min_images:
             out.append((d.name, files[:max_per_person] if max_per_person else files))
     if not out:

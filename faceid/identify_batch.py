@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from faceid.detect import Pick
-from faceid.enroll import IMAGE_SUFFIXES
 from faceid.gallery import Gallery
-from faceid.imageio import load_image
+from faceid.imageio import image_files, load_image
 from faceid.liveness import PassiveCheck
 
 FIELDS = ("path", "face", "box", "decision", "reason", "person_id", "name", "external_id",
@@ -58,8 +57,7 @@ def expand(paths: Iterable[Path]) -> list[Path]:
         except OSError:  # a name too long, say: loading it says so
             folder = False
         if folder:
-            out.extend(sorted(f for f in p.rglob("*")
-                              if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()))
+            out.extend(image_files(p, recursive=True))
         else:
             out.append(p)
     return out

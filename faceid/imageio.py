@@ -28,6 +28,30 @@ DEFAULT_MAX_PIXELS = 50_000_000  # ~8K x 6K; override with FACEID_MAX_PIXELS
 Image.MAX_IMAGE_PIXELS = None
 
 
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif",
+                            ".pgm", ".ppm", ".pbm", ".pnm"})
+
+
+def is_image_file(path: Path) -> bool:
+    """Whether a folder walk should treat ``path`` as a photo: an image suffix (then a
+    broken or special file is reported by the load, never skipped in silence), or, under
+    any other name, content Pillow recognises (ORL's ``.pgm`` was always read by the
+    decoder; extensionless exports too). The one check every folder walk uses."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return True
+    try:
+        with open_regular(path) as fh, Image.open(fh):
+            return True
+    except (InputError, OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        return False
+
+
+def image_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """The photos in ``folder`` (and its sub-folders when ``recursive``), in name order."""
+    entries = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in entries if not (recursive and p.is_dir()) and is_image_file(p))
+
+
 def max_pixels() -> int:
     """The pixel limit in force (``FACEID_MAX_PIXELS`` or the default 50 MP)."""
     return env_int("FACEID_MAX_PIXELS", DEFAULT_MAX_PIXELS, minimum=1)

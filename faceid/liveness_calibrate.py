@@ -21,16 +21,15 @@ import numpy as np
 
 from faceid.atomic import write_text
 from faceid.detect import FaceDetector
-from faceid.enroll import IMAGE_SUFFIXES
 from faceid.errors import InputError, LivenessDataError
-from faceid.imageio import load_image
+from faceid.imageio import is_image_file, load_image
 from faceid.liveness import PASSIVE_FORMAT, PassiveCheck
 from faceid.video import FrameSource
 
 
 def frames(source: Path, stride: int) -> Iterator[np.ndarray]:
     """RGB frames of an image, a folder of images, or a video (every ``stride``-th frame)."""
-    if source.suffix.lower() in IMAGE_SUFFIXES and source.is_file():
+    if source.is_file() and is_image_file(source):
         yield load_image(source)
         return
     for i, (_, _, frame) in enumerate(FrameSource(str(source))):

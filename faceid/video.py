@@ -15,9 +15,8 @@ import cv2
 import numpy as np
 
 from faceid.errors import FaceIDError, SourceError
-from faceid.imageio import load_image
+from faceid.imageio import image_files, load_image
 
-FRAME_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 SECRET_KEYS = re.compile(r"pass|pwd|token|key|secret|auth|sig|cred", re.IGNORECASE)
 
 
@@ -101,8 +100,7 @@ class FrameSource:
 
     def _folder(self) -> Iterator[tuple[int, float, np.ndarray]]:
         fps = self.fps or 15.0
-        files = sorted(f for f in Path(self.spec).iterdir()
-                       if f.suffix.lower() in FRAME_SUFFIXES)
+        files = image_files(Path(self.spec))
         for index, f in enumerate(files):
             try:
                 frame = load_image(f)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -93,3 +95,24 @@ def test_huge_image_refused_before_decoding(tmp_path):
     Image.new("1", (20000, 20000)).save(p)  # a tiny file that declares 400 MP
     with pytest.raises(ImageTooLarge, match="20000x20000"):
         load_image(p)
+
+
+def test_folder_walks_take_photos_by_content_as_well_as_by_name(lfw_images, tmp_path):
+    """ORL-style .pgm files and extensionless exports are photos; a README is not; a broken
+    file named .jpg is still reported, not skipped."""
+    from faceid.imageio import image_files
+    from tests.conftest import lfw
+    from tests.fuzz_cases import run_cli
+
+    person = tmp_path / "people" / "Colin_Powell"
+    person.mkdir(parents=True)
+    Image.open(lfw(lfw_images, "Colin_Powell", 1)).convert("L").save(person / "1.pgm")
+    (person / "2").write_bytes(lfw(lfw_images, "Colin_Powell", 2).read_bytes())
+    (person / "README.txt").write_text("photos of Colin Powell\n")
+    (person / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
+    assert [p.name for p in image_files(person)] == ["1.pgm", "2", "broken.jpg"]
+    code, out, err = run_cli("enroll-dir", tmp_path / "people", "--home", tmp_path / "home",
+                             "--json", timeout=300)
+    report = json.loads(out)
+    assert code == 0 and report["templates_added"] == 2, err
+    assert report["images_failed"] == 1 and "broken.jpg" in report["failures"][0]
