@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,7 +89,7 @@ def create_engine(url: str, timeout: float) -> Engine:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            cur.execute("PRAGMA journal_mode = WAL")
+            _set_wal(cur, timeout)
             cur.execute("PRAGMA synchronous = NORMAL")
             cur.execute("PRAGMA foreign_keys = ON")
             cur.execute("PRAGMA secure_delete = ON")  # deleted templates are overwritten
@@ -109,6 +110,21 @@ def create_engine(url: str, timeout: float) -> Engine:
             "connect_timeout": max(1, int(timeout)),
             "options": f"-c lock_timeout={ms}"})
     return sa.create_engine(url)
+
+
+def _set_wal(cur: sqlite3.Cursor, timeout: float) -> None:
+    """Switch to WAL, waiting for other processes: the switch needs an exclusive lock,
+    and SQLite answers "locked" at once instead of calling the busy handler (one open in
+    300 failed when three processes opened a new home together)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 def require_existing(url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
