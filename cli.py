@@ -20,8 +20,7 @@ from rich.table import Table
 
 from faceid.pick import Pick
 from faceid.errors import Cancelled, FaceIDError, InputError, UsageError
-from faceid.files import shorten
-from faceid.terminal import SafeConsole, styled
+from faceid.terminal import SafeConsole, shown, styled
 
 INTERNAL_ERROR = 70
 out = SafeConsole()
@@ -45,7 +44,7 @@ class App(typer.Typer):
         except OSError as exc:  # a path the system refuses (too long, permission denied)
             if os.environ.get("FACEID_DEBUG"):
                 raise
-            where = shorten(exc.filename) if exc.filename else "a file"
+            where = shown(exc.filename, 80) if exc.filename else "a file"
             err.print(styled(("error:", "red"), f" {where}: {exc.strerror or exc}"),
                       soft_wrap=True)
             sys.exit(InputError.exit_code)

@@ -168,10 +168,10 @@ class GalleryIndex:
         return index_kind(self.index)
 
     def check(self, revision: int, owners: dict[int, int],
-              vectors: np.ndarray | None = None) -> str | None:
+              vectors: np.ndarray) -> str | None:
         """Load the file and say why it cannot be used for this database state (None: it
-        can, and is now loaded). With the database's ``vectors`` (in the order of
-        ``owners``' ids, sorted), the index's own vectors must equal them: the ids, count
+        can, and is now loaded). Beside the metadata, the index's own vectors must equal the
+        database's ``vectors`` (in the order of ``owners``' ids, sorted): the ids, count
         and revision in the file's metadata say nothing about what a search returns, and
         a file holding a stranger's vector under someone's template id would name them."""
         if not self.path.exists():
@@ -188,12 +188,11 @@ class GalleryIndex:
             return f"holds {index.ntotal} templates, database {len(owners)}"
         if meta.get("checksum") != id_checksum(list(owners)):
             return "template ids differ from the database"
-        if vectors is not None:
-            ids, held = stored_vectors(index)
-            if not np.array_equal(ids, np.sort(np.fromiter(owners, np.int64, len(owners)))):
-                return "template ids differ from the database"
-            if len(held) and float(np.abs(held - unit(vectors)).max()) > VECTOR_TOLERANCE:
-                return "its vectors differ from the database's templates"
+        ids, held = stored_vectors(index)
+        if not np.array_equal(ids, np.sort(np.fromiter(owners, np.int64, len(owners)))):
+            return "template ids differ from the database"
+        if len(held) and float(np.abs(held - unit(vectors)).max()) > VECTOR_TOLERANCE:
+            return "its vectors differ from the database's templates"
         self.index, self.owners, self.revision = index, owners, revision
         if (ivf := faiss.try_extract_index_ivf(index)) is not None:
             ivf.nprobe = min(self.nprobe, ivf.nlist)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from faceid.errors import FileMissing, FileTooLarge, InputError, NotAFile, UsageError, describe
+from faceid.terminal import shown
 
 _KINDS = ((stat.S_ISDIR, "is a directory, not a file"),
           (stat.S_ISFIFO, "is a FIFO (named pipe), not a regular file"),
@@ -59,7 +60,7 @@ def _error(path: Path, exc: OSError) -> InputError:
     if exc.errno == errno.ENOENT:
         return FileMissing(describe(path, "no such file"))
     if exc.errno == errno.ENAMETOOLONG:
-        return FileMissing(describe(shorten(path), "path too long"))
+        return FileMissing(describe(shown(path, 80), "path too long"))
     if exc.errno in (errno.EACCES, errno.EPERM):
         return NotAFile(describe(path, "permission denied"))
     if exc.errno == errno.ENOTDIR:
@@ -79,13 +80,8 @@ def writable_target(path: str | Path, option: str) -> Path:
         if not folder.is_dir():
             raise UsageError(f"{option} {path}: no such folder {str(folder)!r}")
     except OSError as exc:
-        raise UsageError(f"{option} {shorten(path)}: {exc.strerror}") from None
+        raise UsageError(f"{option} {shown(path, 80)}: {exc.strerror}") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"{option} {path}: cannot write in {str(folder)!r}")
     return path
 
-
-def shorten(path: str | Path, keep: int = 80) -> str:
-    """A path for a message, cut to ``keep`` characters (a 5,000-character one is noise)."""
-    text = str(path)
-    return text if len(text) <= keep else f"{text[:keep]}... ({len(text):,} characters)"

@@ -241,6 +241,8 @@ class Gallery:
             self.rebuild(f"{self.index.path.name}: {reason}; rebuilt from the database",
                          read=(revision, ids, owners, vectors))
         self._stale()
+        # the vectors were just read to check the index: fuse them now, not re-read later
+        self._fused = opt.person_centroids(vectors, owners, self._quality(ids))
 
     def rebuild(self, message: str | None = None,
                 read: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
