@@ -13,59 +13,46 @@ import sys
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from faceid.pick import Pick
-from faceid.errors import Cancelled, FaceIDError, InputError, UsageError
-from faceid.terminal import SafeConsole, shown, styled
+from faceid.pick import DetectorName, Pick
+from faceid.commandline import App
+from faceid.errors import Cancelled, InputError, UsageError
+from faceid.terminal import SafeConsole, styled
 
-INTERNAL_ERROR = 70
 out = SafeConsole()
 err = SafeConsole(stderr=True)
 
 
-class App(typer.Typer):
-    """Typer app that turns library errors into one-line messages and exit codes."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().__call__(*args, **kwargs)
-        except FaceIDError as exc:
-            if os.environ.get("FACEID_DEBUG"):
-                raise
-            err.print(styled(("error:", "red"), f" {exc.message}"), soft_wrap=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            err.print("interrupted")
-            sys.exit(130)
-        except OSError as exc:  # a path the system refuses (too long, permission denied)
-            if os.environ.get("FACEID_DEBUG"):
-                raise
-            where = shown(exc.filename, 80) if exc.filename else "a file"
-            err.print(styled(("error:", "red"), f" {where}: {exc.strerror or exc}"),
-                      soft_wrap=True)
-            sys.exit(InputError.exit_code)
-        except Exception as exc:  # noqa: BLE001 - the user gets one line, not a traceback
-            if os.environ.get("FACEID_DEBUG"):
-                raise
-            err.print(styled(("internal error:", "red"), f" {type(exc).__name__}: {exc} "
-                             "(rerun with FACEID_DEBUG=1 for a traceback)"), soft_wrap=True)
-            sys.exit(INTERNAL_ERROR)
-
-
 app = App(help="Face recognition for access control: verify, identify, evaluate.",
-          no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+          no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+          context_settings={"help_option_names": ["-h", "--help"]})
 eval_app = typer.Typer(help="Evaluate a model on a standard benchmark.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            out.print(f"faceid {version('faceid')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            out.print("faceid (not installed)")
+        raise typer.Exit()
+
+
 @app.callback()
-def _settings(threads: Annotated[Optional[int], typer.Option("--threads", min=1, max=1024, envvar="FACEID_THREADS", help="CPU threads for the networks (default: all cores; 1 on a busy machine, where more threads only fight each other).")] = None) -> None:
+def _settings(threads: Annotated[Optional[int], typer.Option("--threads", min=1, max=1024, envvar="FACEID_THREADS", help="CPU threads for the networks (default: all cores; 1 on a busy machine, where more threads only fight each other).")] = None,
+              _show_version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version, help="Print faceid's version and exit.")] = False,
+              detector: Annotated[Optional[DetectorName], typer.Option("--detector", envvar="FACEID_DETECTOR", case_sensitive=False, help="Face detector: mtcnn or yunet (default: mtcnn for photos, yunet for `watch`, several times faster on video).")] = None) -> None:
     if threads is not None:
         os.environ["FACEID_THREADS"] = str(threads)
+    if detector is not None:
+        os.environ["FACEID_DETECTOR"] = detector.value
 
 
 def _check_tau(value: Optional[float]) -> Optional[float]:
@@ -104,10 +91,11 @@ def _check_min_face(value: float) -> float:
 MinFaceOpt = Annotated[float, typer.Option(callback=_check_min_face, help="Smallest usable face (shorter box side, px).")]
 
 
-def _fid(model: Optional[str], views: Optional[str] = None, min_face: float = 40.0):  # noqa: ANN202
+def _fid(model: Optional[str], views: Optional[str] = None, min_face: float = 40.0,
+         video: bool = False):  # noqa: ANN202
     from faceid.pipeline import FaceID
 
-    return FaceID(model, views=views, min_face=min_face)
+    return FaceID(model, views=views, min_face=min_face, video=video)
 
 
 def _progress(total: int, desc: str):  # noqa: ANN202
@@ -148,10 +136,10 @@ def detect(
 
     Example: faceid detect photo.jpg --json
     """
-    from faceid.detect import FaceDetector
+    from faceid.detectors import make_detector
     from faceid.imageio import load_image
 
-    faces = FaceDetector().detect(load_image(image))
+    faces = make_detector().detect(load_image(image))
     data = {"image": str(image), "faces": [f.to_dict() for f in faces]}
     t = Table("#", "box (x1, y1, x2, y2)", "size px", "score", title=f"{len(faces)} face(s) in {image}")
     for i, f in enumerate(faces):
@@ -254,7 +242,7 @@ def eval_lfw(
     """
     from faceid.verify_pairs import distinct_images
     from faceid.pairs import read_pairs
-    from training.lfw import evaluate_view2, view2_pairs_file, write_report
+    from faceid.evaluate import evaluate_view2, view2_pairs_file, write_report
 
     fid = _fid(model, views)
     n = distinct_images(read_pairs(view2_pairs_file(root), root))
@@ -284,32 +272,13 @@ def calibrate(
 
     Example: faceid calibrate ../shared/datasets/lfw/pairsDevTrain.txt --root ../shared/datasets/lfw --write my-model.json
     """
-    from faceid.errors import PairsFileError
-    from faceid.modelfile import save_model_info, weights_path
+    from faceid.calibrate import calibrate_model
     from faceid.pairs import read_pairs
-    from faceid.verify_pairs import distinct_images, labelled_distances, verify_pairs
-    from training.calibrate import calibrate as fit
+    from faceid.verify_pairs import distinct_images
 
-    items = read_pairs(pairs, root)
     fid = _fid(model, views)
-    with _progress(distinct_images(items), "embedding") as bar:
-        results = verify_pairs(fid, items, progress=bar.update)
-    d, y = labelled_distances(results)
-    try:
-        cal = fit(d, y, far)
-    except ValueError as exc:
-        raise PairsFileError(f"{pairs}: {exc}") from None
-    cal["data"] = str(pairs)
-    cal["views"] = fid.views_name
-    if write:
-        if fid.info.weights.get("path"):  # weights beside the JSON: keep pointing at them
-            fid.info.weights["path"] = os.path.relpath(weights_path(fid.info),
-                                                       write.resolve().parent)
-        fid.views.tau = cal["tau"]
-        fid.views.probability = {"slope": cal["slope"], "intercept": cal["intercept"]}
-        fid.views.calibration = dict(cal)
-        save_model_info(fid.info, write)
-        cal["written"] = str(write)
+    with _progress(distinct_images(read_pairs(pairs, root)), "embedding") as bar:
+        cal = calibrate_model(fid, pairs, root, far=far, write=write, progress=bar.update)
     _emit(cal, as_json, _kv_table(f"calibration on {pairs.name}", cal))
 
 
@@ -366,12 +335,13 @@ def _store(home: Optional[Path], db: Optional[str], create: bool = False):  # no
 def _gallery(home: Optional[Path], db: Optional[str], model: Optional[str],
              views: Optional[str] = None, min_face: float = 40.0,
              tau: Optional[float] = None, fpir: Optional[float] = None,
-             far: Optional[float] = None, create: bool = False):  # noqa: ANN202
+             far: Optional[float] = None, create: bool = False,
+             video: bool = False):  # noqa: ANN202
     """Open store + index for the model; say on stderr what was repaired."""
     from faceid.gallery import Gallery
 
     home, store = _store(home, db, create)
-    gallery = Gallery(store, _fid(model, views, min_face), home / "index", tau=tau,
+    gallery = Gallery(store, _fid(model, views, min_face, video), home / "index", tau=tau,
                       fpir=fpir, far=far)
     for message in gallery.messages:
         err.print(styled(("note:", "yellow"), f" {message}"), soft_wrap=True)
@@ -384,15 +354,6 @@ def _say_operating_point(gallery) -> None:  # noqa: ANN001
         for note in gallery.operating_point().notes:
             if "strict" in note:
                 err.print(styled(("note:", "yellow"), f" {note}"), soft_wrap=True)
-
-
-def _record(gallery, source: str, decision: str, reason: str, tau: float,  # noqa: ANN001
-            person_id=None, person_name=None, distance=None, margin=None,  # noqa: ANN001
-            details=None) -> None:  # noqa: ANN001
-    gallery.store.add_event(source=source, decision=decision, reason=reason,
-                            person_id=person_id, person_name=person_name, distance=distance,
-                            margin=margin, model=gallery.model.key, tau=tau,
-                            details=json.dumps(details) if details else None)
 
 
 def _warn_all(lines: list[str], limit: int = 10) -> None:
@@ -421,8 +382,8 @@ def enroll(
 
     Example: faceid enroll "Ada Lovelace" ada1.jpg ada2.jpg --external-id B-1042
     """
-    from faceid.enroll import enroll_images, enroll_video
-    from faceid.video import read_frames, redact
+    from faceid.enrolment import enroll_images, enroll_video
+    from faceid.door.sources import read_frames, redact
 
     if bool(images) == bool(source):
         raise UsageError("give either photos or --source (a camera, video or stream)")
@@ -478,7 +439,7 @@ def enroll_dir_cmd(
 
     Example: faceid enroll-dir ../shared/datasets/lfw/lfw-deepfunneled --max-per-person 5
     """
-    from faceid.enroll import enroll_dir, person_folders
+    from faceid.enrolment import enroll_dir, person_folders
 
     gallery = _gallery(home, db, model, views, min_face, create=True)
     gallery.require_same_model()
@@ -639,19 +600,12 @@ def verify(
     if pick is Pick.all:
         raise typer.BadParameter("verify compares one face; use one, largest or center",
                                  param_hint="--pick")
+    from faceid.decisions import verify_photo
+
     gallery = _gallery(home, db, model, views, min_face, tau, far=far)
     check = _still_check(home) if liveness else None
-    res = gallery.fid.embed_image(image, pick)
-    v = gallery.verify(res.embedding, claim)
+    v = verify_photo(gallery, image, claim, pick=pick, liveness=check, record="cli:")
     _say_operating_point(gallery)
-    if check is not None:
-        from faceid.imageio import load_image
-
-        live = check.judge_still(load_image(image), res.face)
-        if not live.live:
-            v.same, v.reason = False, live.reason
-    _record(gallery, f"cli:{image}", "match" if v.same else "no_match", v.reason, v.tau,
-            v.person_id, v.name, v.distance, details={"claim": claim})
     if not as_json:
         verdict = ("match", "green") if v.same else ("no match", "yellow")
         out.print(styled(verdict, "" if v.same else f" ({v.reason})",
@@ -685,7 +639,7 @@ def identify(
     Example: faceid identify visitors/ --out faces.csv
     """
     from faceid.files import writable_target
-    from faceid.identify_batch import FIELDS, expand, identify_files
+    from faceid.decisions import FIELDS, expand, identify_photos
     from faceid.rows import write_rows
 
     if out_file is not None:
@@ -700,12 +654,9 @@ def identify(
     if not batch:
         _identify_one(gallery, files[0], top, as_json, check, candidates)
     with _progress(len(files), "identifying") as bar:
-        rows = identify_files(gallery, files, top=top, progress=bar.update, liveness=check)
+        rows = identify_photos(gallery, files, top=top, progress=bar.update, liveness=check,
+                               record="cli:")
     _say_operating_point(gallery)
-    for r in rows:
-        _record(gallery, f"cli:{r.path}", r.decision or "error", r.reason or "error",
-                r.tau or gallery.tau, r.person_id, r.name, r.distance, r.margin,
-                details={"face": r.face, "box": r.box, "error": r.error})
     if out_file is not None:
         write_rows([r.to_dict() if out_file.suffix.lower() == ".json" else r.csv_row()
                     for r in rows], FIELDS, out_file)
@@ -733,7 +684,7 @@ def identify(
 
 def _still_check(home: Optional[Path]):  # noqa: ANN202
     """The passive liveness check for still photos (the site's calibration if present)."""
-    from faceid.liveness import PassiveCheck
+    from faceid.door.liveness import PassiveCheck
 
     return PassiveCheck.load(_home_file(home, "liveness.json"))
 
@@ -743,51 +694,37 @@ def _identify_one(gallery, image: Path, top: int, as_json: bool,  # noqa: ANN001
     """One photo: every face with its candidates (for an unknown face only when asked);
     exits 0 when someone was identified. With a liveness ``check``, a face not found live
     is refused and never matched."""
-    from faceid.detect import Pick
-    from faceid.imageio import load_image
+    from faceid.decisions import identify_photos
 
-    results = gallery.fid.embed_faces([image], Pick.all)[0]
-    if results[0].error is not None:
-        raise results[0].error
-    photo = load_image(image) if check is not None else None
+    rows = identify_photos(gallery, [image], top=top, liveness=check, record="cli:")
+    if rows[0].failure is not None:
+        raise rows[0].failure
     faces = []
-    for k, res in enumerate(sorted(results, key=lambda r: r.face.box[0]), 1):
-        live = check.judge_still(photo, res.face) if check is not None else None
-        if live is not None and not live.live:
-            decision, _, why = live.reason.partition(":")
-            _record(gallery, f"cli:{image}", decision, why or decision, gallery.tau,
-                    details={"face": k, "liveness": live.to_dict()})
-            faces.append({"face": k, "box": [round(v, 1) for v in res.face.box],
-                          "decision": decision, "reason": why or decision,
-                          "liveness": live.to_dict()})
+    for r in rows:
+        where = f"face {r.face}: " if len(rows) > 1 else ""
+        if r.liveness is not None:
+            faces.append({"face": r.face, "box": r.box, "decision": r.decision,
+                          "reason": r.reason, "liveness": r.liveness})
             if not as_json:
-                out.print(styled(f"face {k}: " if len(results) > 1 else "",
-                                 ("refused", "yellow"),
-                                 f" ({live.reason}, P(live) {live.details['p_live']:.3f})"))
+                out.print(styled(where, ("refused", "yellow"), f" ({r.decision}:{r.reason}, "
+                                 f"P(live) {r.liveness['details']['p_live']:.3f})"))
             continue
-        r = gallery.identify(res.embedding, top)
-        best = r.candidates[0] if r.candidates else None
-        _record(gallery, f"cli:{image}", r.decision, r.reason, r.tau,
-                r.person and r.person.person_id, r.person and r.person.name,
-                best and best.distance, r.margin,
-                details={"face": k, "nearest": best and {"person_id": best.person_id,
-                                                         "distance": best.distance}})
-        shown = r.candidates if (r.person or candidates) else []
-        faces.append({"face": k, "box": [round(v, 1) for v in res.face.box], **r.to_dict(),
-                      "candidates": [c.to_dict() for c in shown]})
+        ident = r.identification
+        listed = ident.candidates[:top] if (ident.person or candidates) else []
+        faces.append({"face": r.face, "box": r.box, **ident.to_dict(),
+                      "candidates": [c.to_dict() for c in listed]})
         if as_json:
             continue
-        where = f"face {k}: " if len(results) > 1 else ""
-        if r.person:
-            out.print(styled(where, (r.person.name, "green"), f" (#{r.person.person_id})  "
-                             f"distance {r.person.distance:.4f} (tau {r.tau:.4f})"))
+        if ident.person:
+            out.print(styled(where, (ident.person.name, "green"), f" (#{ident.person.person_id})"
+                             f"  distance {ident.person.distance:.4f} (tau {ident.tau:.4f})"))
         else:
             out.print(styled(where, ("unknown", "yellow"),
-                             f" ({r.reason.replace('_', ' ')}; tau {r.tau:.4f})"))
+                             f" ({ident.reason.replace('_', ' ')}; tau {ident.tau:.4f})"))
         t = Table("rank", "id", "name", "distance")
-        for i, c in enumerate(shown, 1):
+        for i, c in enumerate(listed, 1):
             t.add_row(str(i), str(c.person_id), c.name, f"{c.distance:.4f}")
-        if shown:
+        if listed:
             out.print(t)
     _say_operating_point(gallery)
     if as_json:
@@ -999,7 +936,7 @@ def calibrate_liveness(
     """
     from db.engine import default_home
     from faceid.files import writable_target
-    from faceid.liveness_calibrate import calibrate_passive, write_calibration
+    from faceid.door.liveness_calibrate import calibrate_passive, write_calibration
 
     path = out_file or (home or default_home()) / "liveness.json"
     if out_file is not None:
@@ -1051,18 +988,18 @@ def watch(
     import logging
     import socket
 
-    from faceid.actuators import DenyCommand, Opener, Webhook
-    from faceid.liveness import LivenessGate, PassiveCheck
-    from faceid.overlay import Recorder, annotate
-    from faceid.turnstile import Turnstile, WatchConfig
-    from faceid.video import FrameSource, redact
+    from faceid.door.actuators import DenyCommand, Opener, Webhook
+    from faceid.door.liveness import LivenessGate, PassiveCheck
+    from faceid.door.overlay import Recorder, annotate
+    from faceid.door.turnstile import Turnstile, WatchConfig
+    from faceid.door.sources import FrameSource, redact
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     notifiers: list = [DenyCommand(on_deny)] if on_deny else []
     if webhook:
         notifiers.append(Webhook(webhook, _webhook_secret(webhook_secret_file)))
     recorder = Recorder(record, fps or 15.0) if record else None  # unwritable: fails now
-    gallery = _gallery(home, db, model, views, min_face, tau, fpir=fpir, far=far)
+    gallery = _gallery(home, db, model, views, min_face, tau, fpir=fpir, far=far, video=True)
     _say_operating_point(gallery)
     site_file = liveness_calibration or _home_file(home, "liveness.json")
     gate = LivenessGate(motion=True, challenge=challenge,

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from bench.dlib_peer import DlibPeer
 from bench.lfw_dlib_reference import score_line, scores, write_json
-from faceid.detect import Face, Pick, pick_face
+from faceid.detection import Face, Pick, pick_face
 from faceid.errors import NoFace
 from faceid.imageio import load_image
 from faceid.pairs import Pair, read_pairs

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from bench.dlib_peer import DlibPeer
 from faceid.align import align_face
-from faceid.detect import FaceDetector, Pick, pick_face
+from faceid.detection import FaceDetector, Pick, pick_face
 from faceid.encoder import Encoder
 from faceid.imageio import load_image
 from faceid.metrics import best_threshold, kfold_accuracy

@@ -1,6 +1,6 @@
 """The active challenge against a larger set of print and screen attacks than
 ``bench.liveness`` holds in memory: enough presentations that a zero count bounds APCER near
-1%. Attacks are SYNTHETIC (``bench/spoof_sets.py``), made and scored one at a time.
+1%. Attacks are SYNTHETIC (``faceid/synthetic_attacks.py``), made and scored one at a time.
 
     .venv/bin/python -m bench.challenge_attacks --people 100 --json reports/liveness/challenge.json
 
@@ -26,14 +26,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from bench.liveness import PRINT_VARIANTS, challenge_passes, shuffled_people
-from bench.spoof_sets import (
+from bench.liveness import PRINT_VARIANTS, shuffled_people
+from faceid.synthetic_attacks import (
     attack_sequence,
+    challenge_passes,
     background_frame,
     load_stills,
     with_real_detections,
 )
-from faceid.detect import FaceDetector
+from faceid.detection import FaceDetector
 from faceid.imageio import load_image
 
 

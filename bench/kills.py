@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def make_reel(path: Path, repeats: int = 4) -> Path:
     """The three head-pose previews, repeated, as one video file for ``watch``."""
-    from faceid.video import FrameSource
+    from faceid.door.sources import FrameSource
 
     clips = sorted((DATASETS / "videos" / "preview").glob("head-pose-*.gif"))
     frames = [f for c in clips for _, _, f in FrameSource(str(c))] * repeats

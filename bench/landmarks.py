@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from bench.align_fusion import distances
 from bench.lfw_dlib_reference import score_line, scores, write_json
-from faceid.detect import Face, FaceDetector, Pick, pick_face
+from faceid.detection import Face, FaceDetector, Pick, pick_face
 from faceid.errors import NoFace
 from faceid.imageio import load_image
 from faceid.pairs import lfw_image_dir, read_pairs

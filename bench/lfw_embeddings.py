@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from faceid.detect import Pick
+from faceid.detection import Pick
 from faceid.pairs import lfw_image_dir
 from faceid.pipeline import FaceID
 

@@ -1,6 +1,6 @@
 """Liveness benchmark: ISO/IEC 30107-3 error rates of the passive motion check, the active
 challenge and the shipped passive gate (MiniFASNet + motion, as the door runs it), on the sets
-of ``bench/spoof_sets.py`` (attacks SYNTHETIC, live presentations real clips).
+of ``faceid/synthetic_attacks.py`` (attacks SYNTHETIC, live presentations real clips).
 
     .venv/bin/python -m bench.liveness --datasets ../shared/datasets [--json reports/liveness/report.json]
 
@@ -23,7 +23,7 @@ Protocol
   shipped threshold, motion vetoing only a track that jumps, no challenge), gets one new
   track per test presentation, fed as the door feeds it (``update(frame, face, t)`` on every
   frame the face was found, ``result()`` after each) with MTCNN's own detection on every
-  frame (:func:`bench.spoof_sets.with_real_detections`: MiniFASNet's crop follows the
+  frame (:func:`faceid.synthetic_attacks.with_real_detections`: MiniFASNet's crop follows the
   detector's box). APCER per attack type and variant and BPCER come as k/n with one-sided
   95% Clopper-Pearson upper bounds; ``quality_ended`` counts presentations left on a
   ``quality:`` reason (the door says ``low_quality``, not ``not_live``; a live window so
@@ -61,8 +61,9 @@ import torch
 from tqdm import tqdm
 
 from bench.liveness_pad import rate
-from bench.spoof_sets import (
+from faceid.synthetic_attacks import (
     Sequence,
+    challenge_passes,
     attack_sequence,
     background_frame,
     live_sequences,
@@ -70,9 +71,9 @@ from bench.spoof_sets import (
     slideshow_sequence,
     with_real_detections,
 )
-from faceid.detect import FaceDetector
+from faceid.detection import FaceDetector
 from faceid.imageio import load_image
-from faceid.liveness import (
+from faceid.door.liveness import (
     MOTION_THRESHOLD,
     POSE_SMOOTH,
     ChallengeLiveness,
@@ -99,24 +100,6 @@ def motion_trace(seq: Sequence) -> dict:
             best = max(best, r.details["ratio"])
     final = m.result()
     return {"best": best, "final": final.reason, "jumps": m.jumps, "ratio": final.details["ratio"]}
-
-
-def challenge_passes(seq: Sequence, rng: random.Random, n: int = 2, timeout_s: float = 6.0,
-                     **sizes: float) -> bool:
-    """Whether a random ``n``-prompt challenge passes on this presentation, played forwards
-    and backwards (ping-pong, no cut) until every prompt's time could have run out.
-    ``sizes``: ChallengeLiveness settings other than its defaults (yaw_delta, ...)."""
-    seen = list(seq.seen())
-    if len(seen) < 2:
-        return False
-    ch = ChallengeLiveness(n=n, timeout_s=timeout_s, rng=rng, **sizes)
-    dt = (seen[-1][2] - seen[0][2]) / (len(seen) - 1) or 1 / 15
-    order = seen + seen[-2:0:-1]
-    k = 0
-    while ch.prompt is not None and k * dt <= n * timeout_s + 1:
-        ch.update(order[k % len(order)][1], k * dt)
-        k += 1
-    return ch.result().live is True
 
 
 def pose_change(seq: Sequence, smooth: int = POSE_SMOOTH) -> tuple[float, float]:

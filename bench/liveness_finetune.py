@@ -69,7 +69,7 @@ from bench.liveness_pad import (ATTACKS, pad_arguments, CHOOSE_PEOPLE, REPORT_PE
                                 collect, evaluate, fmt, frames_of, map_name, person_errors,
                                 read_manifest, threshold_at_bpcer)
 from faceid.antispoof import MODEL_DIR, BoxMap, crop_for, load_networks
-from faceid.liveness import SHIPPED_POINT
+from faceid.door.liveness import SHIPPED_POINT
 from training.augment import augment
 
 SEED = 0

@@ -25,7 +25,7 @@ import numpy as np
 from bench.lfw_dlib_reference import write_json
 from bench.openset_lfw import people_split
 from db.store import NewTemplate, Store
-from faceid.detect import Pick
+from faceid.detection import Pick
 from faceid.gallery import Gallery
 from faceid.imageio import load_image
 from faceid.pairs import lfw_image_dir

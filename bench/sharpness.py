@@ -17,7 +17,7 @@ import numpy as np
 from faceid.pairs import lfw_image_dir
 from faceid.pipeline import FaceID
 from faceid.quality import MIN_SHARPNESS, sharpness
-from faceid.video import read_frames
+from faceid.door.sources import read_frames
 
 
 def main() -> None:

@@ -59,7 +59,7 @@ class Receiver:
         self.lock = threading.Lock()
 
     def start(self) -> None:
-        from faceid.actuators import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+        from faceid.door.actuators import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
         receiver = self
 
@@ -104,7 +104,7 @@ def churn(home: Path, stop_file: Path) -> None:
     """Enrol an LFW person, then remove them, over and over, until ``stop_file`` exists."""
     from db.engine import resolve_url
     from db.store import Store
-    from faceid.enroll import enroll_images
+    from faceid.enrolment import enroll_images
     from faceid.errors import FaceIDError
     from faceid.gallery import Gallery
     from faceid.pipeline import FaceID
@@ -149,13 +149,13 @@ def locker(db_file: Path, stop_file: Path, seed: int) -> None:
 def soak(minutes: float, seed: int, port: int) -> dict:
     from db.engine import resolve_url
     from db.store import Store
-    from faceid.actuators import Webhook
-    from faceid.enroll import enroll_images
+    from faceid.door.actuators import Webhook
+    from faceid.enrolment import enroll_images
     from faceid.gallery import Gallery
-    from faceid.liveness import LivenessGate, PassiveCheck
+    from faceid.door.liveness import LivenessGate, PassiveCheck
     from faceid.pipeline import FaceID
-    from faceid.turnstile import Turnstile, WatchConfig
-    from faceid.video import FrameSource
+    from faceid.door.turnstile import Turnstile, WatchConfig
+    from faceid.door.sources import FrameSource
 
     clips = [[f for _, _, f in FrameSource(str(c))] for c in CLIPS]
     enrol_frame = clips[0].pop(0)  # the man is enrolled from it, then never shown it

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from bench.dlib_peer import DlibPeer
-from faceid.detect import Pick
+from faceid.detection import Pick
 from faceid.imageio import load_image
 from faceid.pairs import lfw_image_dir
 from faceid.pipeline import FaceID, StageTimes

@@ -1,8 +1,9 @@
 """What a command costs before it does anything: wall time, CPU time and peak memory of
-``faceid --help`` and of one ``faceid compare`` (a badge reader's call), each run in a fresh
-process as a user would, median of ``--runs``.
+``faceid --help``, ``people list``, ``events``, ``model-info`` (on a gallery of one person,
+enrolled once before timing) and one ``faceid compare`` (a badge reader's call), each run in
+a fresh process as a user would, median of ``--runs``.
 
-    .venv/bin/python -m bench.startup [--runs 5]
+    .venv/bin/python -m bench.startup [--runs 5] [--repo OLD_CHECKOUT --repo .]
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,13 +44,23 @@ def main() -> None:
                          "to compare before and after in one run")
     a = ap.parse_args()
     person = LFW / "Aaron_Peirsol"
+    home = Path(tempfile.mkdtemp(prefix="faceid-startup-"))
+    subprocess.run([sys.executable, str(ROOT / "cli.py"), "enroll", "Aaron Peirsol",
+                    str(person / "Aaron_Peirsol_0001.jpg"), "--home", str(home)],
+                   check=True, capture_output=True)
     commands = {"--help": ["--help"],
+                "people list": ["people", "list", "--home", str(home)],
+                "events": ["events", "--home", str(home)],
+                "model-info": ["model-info"],
                 "compare": ["compare", str(person / "Aaron_Peirsol_0001.jpg"),
                             str(person / "Aaron_Peirsol_0002.jpg")]}
     print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-    for root in a.repo or [ROOT]:
-        for name, args in commands.items():
-            report(root, name, args, a.runs)
+    try:
+        for root in a.repo or [ROOT]:
+            for name, args in commands.items():
+                report(root, name, args, a.runs)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def report(root: Path, name: str, args: list[str], runs_n: int) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from faceid.detect import Pick, pick_face
+from faceid.detection import Pick, pick_face
 from faceid.imageio import load_image
 from faceid.metrics import best_threshold, kfold_accuracy
 from faceid.pairs import read_pairs

@@ -26,7 +26,7 @@ import numpy as np
 
 from db.crypto import Sealer
 from faceid.atomic import replacing
-from faceid.config import env_int
+from faceid.config import env_int, thread_count
 from faceid.errors import StoreError
 
 FORMAT = "faceid-index/1"
@@ -156,6 +156,9 @@ class GalleryIndex:
         self.dim = dim
         self.ann_threshold = ann_threshold
         self.nprobe = nprobe
+        threads = thread_count()
+        if threads is not None:
+            faiss.omp_set_num_threads(threads)  # searches and IVF training, like the networks
         self.index: faiss.Index = build_index(np.zeros((0, dim)), np.zeros(0), dim)
         self.owners: dict[int, int] = {}
         self.revision = -1

@@ -8,11 +8,14 @@ never created with ``create_all`` outside tests of the migration itself.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import (Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
                         String, Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def utcnow() -> datetime:
@@ -96,6 +99,8 @@ class Template(Base):
 
     @property
     def embedding(self) -> np.ndarray:
+        import numpy as np  # only where vectors are read: listing people needs none
+
         return np.frombuffer(self.vector, dtype=np.float32)
 
 

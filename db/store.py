@@ -16,9 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,6 +29,9 @@ from db.schema import (CohortTemplate, Event, ModelRecord, OperatingPointRecord,
                        Template)
 from faceid.errors import AmbiguousPerson, DuplicatePerson, UnknownPerson
 from faceid.terminal import check_label
+
+if TYPE_CHECKING:  # numpy is imported where vectors are handled: listing people needs none
+    import numpy as np
 
 BADGE_PREFIX = "badge:"  # an external id, and only that
 MAX_NAME = 128  # characters in a person's name
@@ -254,6 +256,8 @@ class Store:
         """Add a person (or add to one: ``person_id``, else found by name / external id)
         with their templates, all or nothing. An image already enrolled for this person
         (same content hash) is skipped, so reruns are idempotent."""
+        import numpy as np
+
         with self.session(write=True) as s:
             if person_id is not None:
                 person, created = self.resolve(person_id, s), False
@@ -382,6 +386,8 @@ class Store:
     def gallery(self, model_id: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         """(revision, template ids, person ids, vectors) of one model, read in one
         transaction so the revision describes exactly these rows."""
+        import numpy as np
+
         with self.session() as s:
             rev = s.scalar(sa.select(ModelRecord.revision).filter_by(id=model_id)) or 0
             rows = s.execute(sa.select(Template.id, Template.person_id, Template.vector)
@@ -421,6 +427,8 @@ class Store:
         """Add impostor-cohort encodings (vector, source, content hash); an image already
         in the cohort is skipped. Returns how many were added. Bumps the model's revision,
         so operating points estimated before are recomputed."""
+        import numpy as np
+
         with self.session(write=True) as s:
             have = set(s.scalars(sa.select(CohortTemplate.source_hash)
                                  .filter_by(model_id=model_id)))
@@ -440,6 +448,8 @@ class Store:
             return len(rows)
 
     def cohort_vectors(self, model_id: int) -> np.ndarray:
+        import numpy as np
+
         with self.session() as s:
             blobs = s.scalars(sa.select(CohortTemplate.vector).filter_by(model_id=model_id)
                               .order_by(CohortTemplate.id)).all()
@@ -447,6 +457,8 @@ class Store:
                 else np.zeros((0, 0), np.float32))
 
     def _vector(self, blob: bytes) -> np.ndarray:
+        import numpy as np
+
         return np.frombuffer(self.sealer.open(blob, "vector"), np.float32)
 
     def clear_cohort(self, model_id: int) -> int:
@@ -469,6 +481,8 @@ class Store:
 
     def person_templates(self, person_id: int, model_id: int) -> tuple[np.ndarray, np.ndarray]:
         """(vectors, face quality) of one person's templates of one model."""
+        import numpy as np
+
         with self.session() as s:
             rows = s.execute(sa.select(Template.vector, Template.quality).filter_by(
                 person_id=person_id, model_id=model_id).order_by(Template.id)).all()

@@ -19,7 +19,6 @@ model file records.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,8 +28,9 @@ import cv2
 import numpy as np
 import torch
 
+from faceid.config import apply_threads
 from faceid.errors import LivenessModelError
-from faceid.modelfile import read_json_document
+from faceid.modelfile import read_checked, read_json_document
 from faceid.nn.blocks import fold_norms
 from faceid.nn.minifasnet import MiniFASNet, build_minifasnet, load_converted_weights
 
@@ -122,6 +122,7 @@ class PassiveLiveness:
     def networks(self) -> list[_Network]:
         """The loaded networks (loading them on first use)."""
         if self._networks is None:
+            apply_threads()
             self._networks = load_networks(self.model_dir)
         return self._networks
 
@@ -171,16 +172,7 @@ def load_networks(model_dir: Path) -> list[_Network]:
 def _read_weights(path: Path, sha256: str) -> dict[str, torch.Tensor]:
     """The state dict in ``path``, after checking its bytes against ``sha256`` (the check
     and the load read the same bytes)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise LivenessModelError(f"{path}: liveness weights file not found") from None
-    except OSError as exc:
-        raise LivenessModelError(f"{path}: cannot read liveness weights ({exc})") from None
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise LivenessModelError(f"{path}: weights hash {digest[:12]}... does not match the "
-                                 f"model file's {sha256[:12]}... (damaged or replaced file)")
+    data = read_checked(path, sha256, LivenessModelError, "liveness weights")
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file

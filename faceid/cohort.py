@@ -8,11 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from faceid.detect import Pick
-from faceid.enroll import source_hash
+from faceid.detection import Pick
+from faceid.enrolment import source_hash
 from faceid.errors import FileMissing, InputError, NotAFile
 from faceid.gallery import Gallery
-from faceid.identify_batch import expand
+from faceid.decisions import expand
 
 
 def add_cohort(gallery: Gallery, folder: Path, *,

@@ -39,3 +39,29 @@ def env_int(name: str, default: int, *, minimum: int, maximum: int = 2**62) -> i
     if not minimum <= value <= maximum:
         raise UsageError(f"{name}={text[:40]!r} is outside [{minimum:,}, {maximum:,}]")
     return value
+
+
+def thread_count() -> int | None:
+    """CPU threads the networks may use: ``FACEID_THREADS`` (``faceid --threads``) when
+    set, else every core unless ``OMP_NUM_THREADS`` says otherwise (None: leave each
+    library's own default). On a busy machine every core oversubscribes (10x slower
+    measured on 2 shared cores): set 1 there. Each library applies it where it is loaded
+    (torch in the encoder and detector, OpenCV's YuNet, FAISS in the index)."""
+    if os.environ.get("FACEID_THREADS", "").strip():
+        return env_int("FACEID_THREADS", 1, minimum=1, maximum=1024)
+    if "OMP_NUM_THREADS" not in os.environ:
+        return os.cpu_count() or 1
+    return None
+
+
+def apply_threads() -> None:
+    """Apply :func:`thread_count` to torch and OpenCV, which run the networks (the encoder,
+    MTCNN and MiniFASNet in torch, YuNet in OpenCV). Called where a network is loaded; it
+    imports them, so only code that already needs them calls it."""
+    n = thread_count()
+    if n is not None:
+        import cv2
+        import torch
+
+        torch.set_num_threads(n)
+        cv2.setNumThreads(n)

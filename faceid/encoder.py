@@ -6,27 +6,15 @@ channels-last layout: both are exact and make CPU inference markedly faster.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 
 from faceid.errors import ModelError
-from faceid.config import env_int
+from faceid.config import apply_threads
 from faceid.modelfile import ModelInfo, verify_weights, weights_path
 from faceid.nn import get_model
 from faceid.nn.blocks import fold_norms
 from faceid.nn.dlib_resnet import load_dlib_weights
-
-
-def configure_threads() -> None:
-    """Threads for the networks' intra-op work: ``FACEID_THREADS`` (``faceid --threads``)
-    when set, else every core unless ``OMP_NUM_THREADS`` says otherwise. On a busy machine
-    every core oversubscribes (10x slower measured on 2 shared cores): set 1 there."""
-    if os.environ.get("FACEID_THREADS", "").strip():
-        torch.set_num_threads(env_int("FACEID_THREADS", 1, minimum=1, maximum=1024))
-    elif "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(os.cpu_count() or 1)
 
 
 class Encoder:
@@ -34,7 +22,7 @@ class Encoder:
 
     def __init__(self, info: ModelInfo, *, device: str = "cpu", batch_size: int = 32,
                  check_hash: bool = True) -> None:
-        configure_threads()
+        apply_threads()
         self.info = info
         self.device = torch.device(device)
         self.batch_size = batch_size

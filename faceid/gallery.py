@@ -109,7 +109,10 @@ def model_identity(fid: FaceID) -> tuple[str, str, str, int, float]:
     sha = info.weights.get("sha256")
     if not sha:
         sha = hashlib.sha256(weights_path(info).read_bytes()).hexdigest()
-    views = f"{fid.views_name}-refined" if fid.detector.refine else fid.views_name
+    if fid.detector.refine:  # O-Net's points, whichever detector found the box
+        views = f"{fid.views_name}-refined"
+    else:  # the detector's own points
+        views = fid.views_name if fid.detector.name == "mtcnn" else f"{fid.views_name}-{fid.detector.name}"
     return info.name, sha, views, info.embedding_size, fid.tau
 
 

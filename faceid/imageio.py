@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -23,9 +25,12 @@ from faceid.errors import (CorruptImage, EmptyFile, ImageTooLarge, InputError, N
 from faceid.files import open_regular
 
 DEFAULT_MAX_PIXELS = 50_000_000  # ~8K x 6K; override with FACEID_MAX_PIXELS
-# Our own limit (checked on the header, before decoding) replaces Pillow's bomb check, which
-# only warns up to 178 MP and reports an error that names no size.
-Image.MAX_IMAGE_PIXELS = None
+# Our own limit is checked on the header, before decoding, with a message that names the
+# size. Pillow's decompression-bomb guard stays on for the whole process (other code in it
+# may rely on it); it can only be stricter than ours above its own error limit, so that is
+# the highest FACEID_MAX_PIXELS accepts, and its warning (ours already decided) is muted
+# around our own opens only.
+PILLOW_LIMIT = 2 * (Image.MAX_IMAGE_PIXELS or 89_478_485)
 
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif",
@@ -54,7 +59,7 @@ def image_files(folder: Path, recursive: bool = False) -> list[Path]:
 
 def max_pixels() -> int:
     """The pixel limit in force (``FACEID_MAX_PIXELS`` or the default 50 MP)."""
-    return env_int("FACEID_MAX_PIXELS", DEFAULT_MAX_PIXELS, minimum=1)
+    return env_int("FACEID_MAX_PIXELS", DEFAULT_MAX_PIXELS, minimum=1, maximum=PILLOW_LIMIT)
 
 
 ImageSource = str | Path | np.ndarray | Image.Image | bytes | BinaryIO
@@ -106,9 +111,11 @@ def load_image(source: ImageSource, *, limit: int | None = None) -> np.ndarray:
 
 
 def _open_pil(fh: BinaryIO, name: str, limit: int) -> np.ndarray:
-    with Image.open(fh) as img:
-        _check_size(img.size, name, limit)
-        return _pil_to_rgb(img, name, limit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(fh) as img:
+            _check_size(img.size, name, limit)
+            return _pil_to_rgb(img, name, limit)
 
 
 def _decoding(name: str, decode: Callable[[], np.ndarray]) -> np.ndarray:
@@ -117,6 +124,11 @@ def _decoding(name: str, decode: Callable[[], np.ndarray]) -> np.ndarray:
         return decode()
     except UnidentifiedImageError:
         raise NotAnImage(describe(name, "not an image (unrecognised format)")) from None
+    except Image.DecompressionBombError as exc:  # above Pillow's limit, so above ours too
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"image of {int(found.group(1)):,} pixels" if found else "image"
+        raise ImageTooLarge(describe(name, f"{size} exceeds the {max_pixels():,}-pixel limit"
+                                           " (set FACEID_MAX_PIXELS to raise it)")) from None
     except InputError:
         raise
     except (OSError, SyntaxError, ValueError, AttributeError, EOFError) as exc:

@@ -166,6 +166,23 @@ def weights_path(info: ModelInfo) -> Path:
     return found
 
 
+def read_checked(path: Path, sha256: str, error: type[FaceIDError], what: str) -> bytes:
+    """The bytes of ``path`` after checking them against ``sha256`` (the check and the
+    caller's load use the same bytes); ``error`` naming the file when it is missing,
+    unreadable or not those bytes. For the weights model files point at."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{path}: {what} file not found") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what} ({exc})") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise error(f"{path}: weights hash {digest[:12]}... does not match the model file's "
+                    f"{sha256[:12]}... (damaged or replaced file)")
+    return data
+
+
 def verify_weights(info: ModelInfo, path: Path) -> None:
     """Refuse weights whose SHA-256 differs from the model file's (wrong or damaged file)."""
     want = info.weights.get("sha256")

@@ -14,3 +14,10 @@ class Pick(str, Enum):
     center = "center"    # the face nearest the image centre (LFW-style portraits)
     all = "all"          # every face big enough to encode (batch identification)
 
+
+
+class DetectorName(str, Enum):
+    """Which face detector finds faces (``faceid --detector``, ``FACEID_DETECTOR``)."""
+
+    mtcnn = "mtcnn"  # MTCNN with refined points: the most accurate on photos
+    yunet = "yunet"  # YuNet boxes + MTCNN's O-Net points: several times faster, for video

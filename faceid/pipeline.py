@@ -9,16 +9,19 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import cv2
 import numpy as np
 
 from faceid.align import align_face
-from faceid.detect import Face, FaceDetector, Pick, pick_faces
+from faceid.detection import Face, Pick, pick_faces
+from faceid.detectors import Detector, make_detector
 from faceid.encoder import Encoder
-from faceid.errors import FaceIDError
+from faceid.errors import FaceIDError, LowQuality
 from faceid.imageio import ImageSource, load_image, source_name
 from faceid.modelfile import ModelInfo, Views, load_model_info
+from faceid.quality import Assessment, QualityGate
 
 DEFAULT_MIN_FACE = 40  # px, shorter side of the detected box
 
@@ -31,8 +34,8 @@ class FaceResult:
     embedding: np.ndarray | None = None
     face: Face | None = None
     error: FaceIDError | None = None
-    chip: np.ndarray | None = None  # the aligned chip (scale 1), kept on request
     crop: np.ndarray | None = None  # a loose crop around the face, kept on request
+    quality: Assessment | None = None  # the quality gate's verdict, when one ran
 
 
 @dataclass
@@ -68,14 +71,14 @@ class FaceID:
 
     def __init__(self, model: str | None = None, *, views: str | None = None,
                  min_face: float = DEFAULT_MIN_FACE, device: str = "cpu", batch_size: int = 32,
-                 detector: FaceDetector | None = None) -> None:
+                 detector: Detector | None = None, video: bool = False) -> None:
         self.info: ModelInfo = load_model_info(model)
         self.views_name = views or self.info.default_views
         self.views: Views = self.info.view_preset(self.views_name)
         self.min_face = min_face
         self.device = device
         self.batch_size = batch_size
-        self.detector = detector or FaceDetector(device=device)
+        self.detector = detector or make_detector(video=video, device=device)
         self._encoder: Encoder | None = None
 
     @property
@@ -112,21 +115,23 @@ class FaceID:
 
     def embed_images(self, sources: Sequence[ImageSource], pick: Pick = Pick.one, *,
                      chunk: int = 64, progress: Callable[[int], None] | None = None,
-                     times: StageTimes | None = None,
-                     keep_faces: bool = False) -> list[FaceResult]:
+                     times: StageTimes | None = None, keep_faces: bool = False,
+                     gate: QualityGate | None = None) -> list[FaceResult]:
         """Embed one face per source. Failures are returned per item, never raised, so one bad
         file cannot stop a batch. Decoding runs in threads; detection and encoding in
-        batches. ``keep_faces`` keeps each face's chip and a loose crop (for enrolment's
-        quality gate and stored face crops)."""
+        batches. ``keep_faces`` keeps each face's chip and a loose crop (stored face crops);
+        ``gate`` checks each face before it is encoded (a refused face is a LowQuality
+        error, never encoded)."""
         if pick is Pick.all:
             raise ValueError("embed_images gives one face per source; use embed_faces")
         return [r[0] for r in self.embed_faces(sources, pick, chunk=chunk, progress=progress,
-                                               times=times, keep_faces=keep_faces)]
+                                               times=times, keep_faces=keep_faces,
+                                               gate=gate)]
 
     def embed_faces(self, sources: Sequence[ImageSource], pick: Pick = Pick.all, *,
                     chunk: int = 64, progress: Callable[[int], None] | None = None,
-                    times: StageTimes | None = None,
-                    keep_faces: bool = False) -> list[list[FaceResult]]:
+                    times: StageTimes | None = None, keep_faces: bool = False,
+                    gate: QualityGate | None = None) -> list[list[FaceResult]]:
         """Embed the faces ``pick`` selects in each source (every usable face by default):
         one list per source, holding one result per face, or a single result carrying the
         error that stopped that source."""
@@ -135,14 +140,16 @@ class FaceID:
         with ThreadPoolExecutor(max_workers=2) as pool:
             for start in range(0, len(sources), chunk):
                 part = range(start, min(start + chunk, len(sources)))
-                self._embed_chunk(sources, results, part, pick, pool, times, keep_faces)
+                self._embed_chunk(sources, results, part, pick, pool, times, keep_faces,
+                                  gate)
                 if progress:
                     progress(len(part))
         return results
 
     def _embed_chunk(self, sources: Sequence[ImageSource], results: list[list[FaceResult]],
                      part: range, pick: Pick, pool: ThreadPoolExecutor,
-                     times: StageTimes, keep_faces: bool = False) -> None:
+                     times: StageTimes, keep_faces: bool = False,
+                     gate: QualityGate | None = None) -> None:
         t = time.perf_counter()
         images: dict[int, np.ndarray] = {}
         for i, outcome in zip(part, pool.map(_try_load, (sources[i] for i in part))):
@@ -164,9 +171,13 @@ class FaceID:
                 continue
             results[i] = [FaceResult(name, face=face) for face in chosen]
             for r in results[i]:
+                if gate is not None:
+                    r.quality = gate.assess(r.face, partial(self.chip, image, r.face))
+                    if r.quality.reason is not None:
+                        r.error = LowQuality(f"{name}: {r.quality.reason}")
+                        continue
                 chips.append(self.view_chips(image, r.face))
                 if keep_faces:
-                    r.chip = self.chip(image, r.face)
                     r.crop = loose_crop(image, r.face)
                 owners.append(r)
         t = times.add("align", t)

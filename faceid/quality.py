@@ -1,16 +1,24 @@
-"""Face quality measures shared by enrolment and the camera loop: sharpness of the aligned
-chip and a head-pose estimate from the five MTCNN landmarks.
+"""Face quality: the one gate every path runs on a face before it is encoded
+(:class:`QualityGate`: enrolment from photos, folders and video, re-embedding, and the door),
+and the measures it is made of: sharpness of the aligned chip and a head-pose estimate from
+the five landmarks.
 
 Why these: a blurred or turned face makes a poor template (its encoding sits far from the
 person's other images), and both are cheap to compute from what the pipeline already has.
+Checking before encoding also saves the encoder's time on faces that would be thrown away.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from faceid.detection import Face
 
 MIN_SHARPNESS = 25.0  # Laplacian variance at the face's own resolution (see docs/DESIGN-NOTES.md)
 
@@ -62,11 +70,43 @@ def head_pose(landmarks: np.ndarray) -> Pose:
                 roll=float(np.degrees(np.arctan2(axis[1], axis[0]))))
 
 
-def face_quality(chip: np.ndarray, face_size: float, landmarks: np.ndarray,
-                 min_face: float) -> tuple[float, float]:
-    """(quality 0..1, sharpness): the product of size, sharpness and frontalness scores,
-    each saturating at twice its minimum, used to rank frames and templates."""
-    sharp = sharpness(chip, face_size)
-    size_score = min(1.0, face_size / (2 * min_face))
-    sharp_score = min(1.0, sharp / (2 * MIN_SHARPNESS))
-    return size_score * sharp_score * head_pose(landmarks).frontalness, sharp
+@dataclass(frozen=True)
+class Assessment:
+    """One face through the gate: ``quality`` (0..1, ranks frames and templates),
+    ``sharpness`` (None when the gate stopped before measuring it) and ``reason`` (why the
+    face is refused; None: usable)."""
+
+    quality: float
+    sharpness: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class QualityGate:
+    """What a face must be before it is encoded. ``min_face``: the shorter box side in px;
+    ``min_sharpness``: Laplacian variance at the face's resolution (None: not checked, as
+    for re-embedding faces accepted once already); ``max_yaw``: the nose's sideways offset
+    in inter-ocular units (None: not checked; the door sets it, enrolment ranks by
+    frontalness instead)."""
+
+    min_face: float = 40.0
+    min_sharpness: float | None = MIN_SHARPNESS
+    max_yaw: float | None = None
+
+    def assess(self, face: Face, chip: Callable[[], np.ndarray]) -> Assessment:
+        """Size and pose first (free), then sharpness on ``chip()``, the aligned chip at
+        scale 1, made only when those pass."""
+        if face.size < self.min_face:
+            return Assessment(0.0, None, f"face is {face.size:.0f} px, smaller than the "
+                                         f"{self.min_face:.0f} px minimum")
+        pose = head_pose(face.landmarks)
+        if self.max_yaw is not None and abs(pose.yaw) > self.max_yaw:
+            return Assessment(0.0, None, f"face turned too far (yaw {pose.yaw:+.2f}, "
+                                         f"limit {self.max_yaw:g})")
+        sharp = sharpness(chip(), face.size)
+        if self.min_sharpness is not None and sharp < self.min_sharpness:
+            return Assessment(0.0, sharp, f"face too blurred to enrol (sharpness {sharp:.1f}"
+                                          f" < {self.min_sharpness:g})")
+        size_score = min(1.0, face.size / (2 * self.min_face))
+        sharp_score = min(1.0, sharp / (2 * MIN_SHARPNESS))
+        return Assessment(size_score * sharp_score * pose.frontalness, sharp, None)

@@ -11,8 +11,9 @@ import cv2
 import numpy as np
 
 from db.store import NewTemplate
-from faceid.detect import Pick
-from faceid.enroll import to_template
+from faceid.detection import Pick
+from faceid.enrolment import to_template
+from faceid.quality import QualityGate
 from faceid.errors import FaceIDError
 from faceid.gallery import Gallery
 
@@ -52,10 +53,11 @@ def _template(fid: Any, source: str, digest: str, jpeg: bytes | None) -> NewTemp
         raise FaceIDError(f"{source}: no stored face crop to re-embed from")
     crop = cv2.cvtColor(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR),
                         cv2.COLOR_BGR2RGB)
-    result = fid.embed_images([crop], Pick.center, keep_faces=True)[0]
+    no_blur_gate = QualityGate(min_face=fid.min_face, min_sharpness=None)
+    result = fid.embed_images([crop], Pick.center, keep_faces=True, gate=no_blur_gate)[0]
     result.source = source
     if result.error is not None:
         raise type(result.error)(f"{source}: {result.error.message}")
-    template = to_template(result, digest, fid.min_face, min_sharpness=0.0)
+    template = to_template(result, digest)
     template.face_jpeg = jpeg  # keep the original crop, not a re-compressed copy
     return template

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from faceid import metrics
-from faceid.detect import Pick
+from faceid.detection import Pick
 from faceid.pairs import Pair
 from faceid.pipeline import FaceID, FaceResult, StageTimes
 from faceid.rows import write_rows

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceid.actuators import (SIGNATURE_HEADER, TIMESTAMP_HEADER, Decision, DenyCommand,
+from faceid.door.actuators import (SIGNATURE_HEADER, TIMESTAMP_HEADER, Decision, DenyCommand,
                               Opener, Outbox, Webhook, sign)
-from faceid.detect import Face
-from faceid.tracking import Tracker, pick_subject
+from faceid.detection import Face
+from faceid.door.tracking import Tracker, pick_subject
 
 
 def decision(**kw) -> Decision:

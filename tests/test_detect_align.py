@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from faceid.align import similarity_transform
-from faceid.detect import FaceDetector, Pick, pick_face
+from faceid.detection import FaceDetector, Pick, pick_face
 from faceid.errors import FaceTooSmall, MultipleFaces, NoFace
 from faceid.imageio import load_image
 from tests.conftest import lfw

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceid.detect import Pick
+from faceid.detection import Pick
 from faceid.imageio import load_image
 from faceid.modelfile import weights_path
 
@@ -20,7 +20,7 @@ def test_embeddings_match_dlib_on_lfw_chips(fid, lfw_images):
         img = load_image(f)
         faces = fid.detect(img)
         if faces:
-            from faceid.detect import pick_face
+            from faceid.detection import pick_face
 
             chips.append(fid.chip(img, pick_face(faces, img.shape, Pick.center)))
     assert len(chips) >= 50

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from db.store import Store
-from faceid.actuators import Opener, Webhook
-from faceid.enroll import enroll_images
+from faceid.door.actuators import Opener, Webhook
+from faceid.enrolment import enroll_images
 from faceid.gallery import Gallery
-from faceid.liveness import LivenessGate
-from faceid.turnstile import Turnstile, WatchConfig
-from faceid.video import FrameSource, read_frames
+from faceid.door.liveness import LivenessGate
+from faceid.door.turnstile import Turnstile, WatchConfig
+from faceid.door.sources import FrameSource, read_frames
 from tests.test_turnstile import FEMALE, MALE
 
 

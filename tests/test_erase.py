@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from db.schema import Event, Template
 from db.store import Store
-from faceid.enroll import enroll_images
+from faceid.enrolment import enroll_images
 from faceid.gallery import Gallery
 from tests.conftest import lfw
 

@@ -184,7 +184,7 @@ def test_enroll_dir_killed_then_rerun_finishes(home: Path, people_tree: Path) ->
 
 
 def test_enrol_from_a_real_clip_picks_good_frames(home: Path, tmp_path: Path) -> None:
-    from faceid.video import read_frames
+    from faceid.door.sources import read_frames
 
     clips = ROOT.parent / "shared" / "datasets" / "videos" / "preview"
     male = clips / "head-pose-face-detection-male.gif"
@@ -209,7 +209,7 @@ def test_enrol_from_a_real_clip_picks_good_frames(home: Path, tmp_path: Path) ->
 
 def test_watch_grants_an_enrolled_live_person_and_runs_the_grant_command(
         home: Path, tmp_path: Path) -> None:
-    from faceid.video import read_frames
+    from faceid.door.sources import read_frames
 
     clip = ROOT.parent / "shared" / "datasets" / "videos" / "preview" / \
         "head-pose-face-detection-female.gif"

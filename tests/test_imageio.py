@@ -93,7 +93,26 @@ def test_directory(tmp_path):
 def test_huge_image_refused_before_decoding(tmp_path):
     p = tmp_path / "huge.png"
     Image.new("1", (20000, 20000)).save(p)  # a tiny file that declares 400 MP
-    with pytest.raises(ImageTooLarge, match="20000x20000"):
+    with pytest.raises(ImageTooLarge, match="image of 400,000,000 pixels exceeds the "
+                                            "50,000,000-pixel limit"):
+        load_image(p)
+    Image.new("1", (10000, 6000)).save(p)  # 60 MP: above faceid's limit, below Pillow's
+    with pytest.raises(ImageTooLarge, match="10000x6000 image exceeds"):
+        load_image(p)
+
+
+def test_pillows_bomb_guard_stays_on_for_the_process(tmp_path, monkeypatch):
+    """faceid checks sizes itself, but must not switch off Pillow's guard for other code in
+    the process; a limit above Pillow's own is refused rather than silently capped."""
+    from faceid.errors import UsageError
+
+    assert Image.MAX_IMAGE_PIXELS is not None
+    p = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(p)
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(p)
+    monkeypatch.setenv("FACEID_MAX_PIXELS", str(10**12))
+    with pytest.raises(UsageError, match="FACEID_MAX_PIXELS"):
         load_image(p)
 
 

@@ -1,7 +1,7 @@
 """Liveness: the passive motion check, the active challenge, the CNN classifier and the
 gate, on real images and clips from ../shared/datasets (no camera).
 
-Attack presentations are built by bench/spoof_sets.py: an LFW still on a print or a screen
+Attack presentations are built by faceid/synthetic_attacks.py: an LFW still on a print or a screen
 moved by planar warps (the face's box and landmarks are the still's MTCNN detection carried
 by the known warp, so these tests run one detection per photo, not one per frame)."""
 
@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.spoof_sets import (
+from faceid.synthetic_attacks import (
     attack_sequence,
     background_frame,
     clip_frames,
     load_stills,
     slideshow_sequence,
 )
-from faceid.detect import Face
-from faceid.liveness import (
+from faceid.detection import Face
+from faceid.door.liveness import (
     ChallengeLiveness,
     LivenessGate,
     MotionLiveness,
@@ -34,7 +34,7 @@ HEAD_TURN = DATASETS / "videos" / "preview" / "head-pose-face-detection-female.g
 
 @pytest.fixture(scope="session")
 def detector():
-    from faceid.detect import FaceDetector
+    from faceid.detection import FaceDetector
 
     return FaceDetector()
 
@@ -173,8 +173,8 @@ def test_challenge_refuses_a_tilted_print_or_screen(lfw_images, detector, backgr
     """A picture tilted and turned by hand cannot act out a head turn or a nod: MTCNN's own
     landmarks on every frame, the presentation played back and forth until each prompt's
     time runs out, several random prompt sequences."""
-    from bench.liveness import challenge_passes
-    from bench.spoof_sets import with_real_detections
+    from faceid.synthetic_attacks import challenge_passes
+    from faceid.synthetic_attacks import with_real_detections
 
     still = load_stills([lfw(lfw_images, "Colin_Powell", 1)], detector, None)[0]
     seq = attack_sequence(still, kind, variant, np.random.default_rng(0), background)

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from faceid.antispoof import IDENTITY, MODEL_DIR, BoxMap, PassiveLiveness, crop_for
-from faceid.detect import FaceDetector, Pick, pick_face
+from faceid.detection import FaceDetector, Pick, pick_face
 from faceid.errors import LivenessModelError
 from faceid.imageio import load_image
 from faceid.nn.minifasnet import build_minifasnet, load_reference_weights

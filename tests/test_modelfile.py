@@ -67,7 +67,7 @@ def test_weights_with_the_wrong_hash_are_refused():
 
 
 def test_view_embedding_is_the_renormalised_mean(lfw_images):
-    from faceid.detect import Pick, pick_face
+    from faceid.detection import Pick, pick_face
     from faceid.imageio import load_image
     from faceid.pipeline import FaceID
 

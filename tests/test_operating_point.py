@@ -13,7 +13,7 @@ import pytest
 
 from db.store import NewTemplate, Store
 from faceid import operating_point as opt
-from faceid.detect import Pick
+from faceid.detection import Pick
 from faceid.gallery import Gallery
 from tests.conftest import lfw
 from tests.test_cli import assert_one_line_error

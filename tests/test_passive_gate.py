@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from db.store import Store
-from faceid.detect import FaceDetector
-from faceid.enroll import enroll_images
+from faceid.detection import FaceDetector
+from faceid.enrolment import enroll_images
 from faceid.errors import LivenessModelError
 from faceid.gallery import Gallery
 from faceid.imageio import load_image
-from faceid.liveness import LivenessGate, PassiveCheck
-from faceid.turnstile import Turnstile, WatchConfig
-from faceid.video import read_frames
+from faceid.door.liveness import LivenessGate, PassiveCheck
+from faceid.door.turnstile import Turnstile, WatchConfig
+from faceid.door.sources import read_frames
 from tests.conftest import DATASETS
 
 SAMPLES = DATASETS / "antispoof_samples"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceid.detect import Pick
+from faceid.detection import Pick
 from faceid.errors import EmptyFile, MultipleFaces
 from tests.conftest import lfw
 
@@ -43,7 +43,7 @@ def test_batched_and_single_embeddings_agree(fid, lfw_images):
 def test_templates_made_without_refined_landmarks_are_another_configuration(fid):
     """Refined landmarks move the chip, so a gallery enrolled before the refinement must not
     be compared with new encodings as if nothing changed (``faceid reembed`` brings it over)."""
-    from faceid.detect import FaceDetector
+    from faceid.detection import FaceDetector
     from faceid.gallery import model_identity
     from faceid.pipeline import FaceID
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from db.store import NewTemplate, Store
 from faceid.errors import (AmbiguousPerson, DatabaseReset, DuplicatePerson, GalleryMissing,
                            ModelMismatch, SchemaTooNew, UnknownPerson)
-from faceid.detect import Pick
+from faceid.detection import Pick
 from faceid.gallery import Gallery
 from tests.conftest import lfw
 
@@ -24,14 +24,13 @@ PEOPLE = {"Colin_Powell": [1, 2, 3], "Tony_Blair": [1, 2, 3], "Serena_Williams":
 @pytest.fixture(scope="session")
 def faces(fid, lfw_images: Path) -> dict[str, list[NewTemplate]]:
     """Three templates per person, from real LFW photos (encoded once per session)."""
-    from faceid.enroll import source_hash, to_template
+    from faceid.enrolment import enrolment_gate, source_hash, to_template
 
     out: dict[str, list[NewTemplate]] = {}
     for name, numbers in PEOPLE.items():
         paths = [lfw(lfw_images, name, n) for n in numbers]
-        results = fid.embed_images(paths, keep_faces=True)
-        out[name] = [to_template(r, source_hash(p), fid.min_face)
-                     for r, p in zip(results, paths)]
+        results = fid.embed_images(paths, keep_faces=True, gate=enrolment_gate(fid))
+        out[name] = [to_template(r, source_hash(p)) for r, p in zip(results, paths)]
     return out
 
 
@@ -248,3 +247,30 @@ def test_site_tau_overrides_the_model_tau(db_url: str, fid, faces, tmp_path: Pat
     assert default.tau == default.operating_point().tau_identify
     loose = Gallery(Store(db_url), fid, tmp_path / "index", tau=0.45)
     assert loose.identify(probe).decision == "match"
+
+
+def test_schema_head_is_the_newest_migration_and_an_up_to_date_gallery_skips_alembic(tmp_path):
+    """Opening a gallery already at the head revision reads one row instead of importing
+    alembic (a fifth of every command's start); the shortcut's constant must follow the
+    migrations folder, or a new migration would never run."""
+    import subprocess
+    import sys
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from db.engine import MIGRATIONS, SCHEMA_HEAD
+    from tests.conftest import ROOT
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_HEAD
+    url = f"sqlite:///{tmp_path}/g.db"
+    code = ("import sys; from db.store import Store; s = Store(%r); "
+            "print(s.schema_revision, 'alembic' in sys.modules)")
+    first = subprocess.run([sys.executable, "-c", code % url], capture_output=True, text=True,
+                           cwd=ROOT, check=True)
+    again = subprocess.run([sys.executable, "-c", code % url], capture_output=True, text=True,
+                           cwd=ROOT, check=True)
+    assert first.stdout.split() == [SCHEMA_HEAD, "True"]   # created: the migrations ran
+    assert again.stdout.split() == [SCHEMA_HEAD, "False"]  # at head: only read

@@ -9,7 +9,7 @@ import pytest
 
 from faceid.errors import InvalidName
 from faceid.terminal import ProgressLines, SafeConsole, check_label, shown, styled
-from faceid.video import FrameSource, redact
+from faceid.door.sources import FrameSource, redact
 
 
 def test_markup_and_control_characters_are_shown_as_data():

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from faceid.errors import CheckpointError, TrainingDataError
 from training.augment import augment
-from training.calibrate import tau_at_far
+from faceid.calibrate import tau_at_far
 from training.data import LandmarkCache, load_training_set, read_people, scan_identities
 from training.losses import Mining, PairHead, pair_head_loss, triplet_loss
 from training.sampler import PKSampler

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.spoof_sets import (
+from faceid.synthetic_attacks import (
     Still,
     attack_sequence,
     background_frame,
@@ -19,12 +19,12 @@ from bench.spoof_sets import (
     slideshow_sequence,
 )
 from db.store import Store
-from faceid.enroll import enroll_images
+from faceid.enrolment import enroll_images
 from faceid.gallery import Gallery
 from faceid.imageio import load_image
-from faceid.liveness import ChallengeLiveness, LivenessGate
-from faceid.turnstile import Turnstile, WatchConfig
-from faceid.video import FrameSource, read_frames
+from faceid.door.liveness import ChallengeLiveness, LivenessGate
+from faceid.door.turnstile import Turnstile, WatchConfig
+from faceid.door.sources import FrameSource, read_frames
 from tests.conftest import DATASETS, lfw
 
 CLIPS = DATASETS / "videos" / "preview"
@@ -105,7 +105,7 @@ def test_stranger_is_denied_as_unknown(gallery: Gallery) -> None:
 
 def test_slideshow_of_an_enrolled_person_is_denied(gallery: Gallery, lfw_images: Path,
                                                    background) -> None:
-    from faceid.detect import FaceDetector
+    from faceid.detection import FaceDetector
 
     stills = load_stills([lfw(lfw_images, "Colin_Powell", i) for i in range(2, 7)],
                          FaceDetector(), None)

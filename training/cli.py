@@ -99,7 +99,7 @@ def train_cmd(
 
 def main() -> None:
     """Stand-alone entry: ``python -m training.cli train ...``."""
-    from cli import App
+    from faceid.commandline import App
 
     app = App(help="faceid training", no_args_is_help=True, pretty_exceptions_enable=False,
               add_completion=False)

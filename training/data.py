@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from faceid.atomic import replacing, write_text
 from faceid.align import align_face
-from faceid.detect import FaceDetector, Pick, pick_face
+from faceid.detection import FaceDetector, Pick, pick_face
 from faceid.errors import FaceError, FaceIDError, InputError, TrainingDataError
 from faceid.imageio import load_image
 from faceid.pairs import read_pairs
@@ -152,9 +153,7 @@ class LandmarkCache:
                 progress(len(part))
 
     def _save(self) -> None:
-        tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.entries))
-        tmp.replace(self.file)
+        write_text(self.file, json.dumps(self.entries))
 
     def get(self, path: Path) -> dict:
         return self.entries[str(Path(path).resolve())]
@@ -177,9 +176,8 @@ class LandmarkCache:
             img = load_image(p)
             chips[i] = align_face(img, np.reshape(entry["landmarks"], (5, 2)), template, size)
             ok[i] = True
-        tmp = file.with_suffix(".tmp.npz")
-        np.savez(tmp, chips=chips, ok=ok)
-        tmp.replace(file)
+        with replacing(file, "wb") as fh:
+            np.savez(fh, chips=chips, ok=ok)
         return chips, ok
 
 

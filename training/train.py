@@ -36,10 +36,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from faceid import metrics
+from faceid.atomic import replacing
 from faceid.errors import CheckpointError, TrainingDataError
 from faceid.modelfile import ModelInfo, Views, save_model_info
 from training.augment import augment
-from training.calibrate import calibrate
+from faceid.calibrate import calibrate
 from training.data import (
     ChipSet,
     LandmarkCache,
@@ -379,9 +380,8 @@ def _save_checkpoint(path: Path, cfg: TrainConfig, spec: ModelSpec, net: torch.n
              "sampler": sampler.state_dict(), "augment_rng": gen.get_state(),
              "torch_rng": torch.get_rng_state(), "epoch": epoch, "seconds": seconds,
              "history": history}
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with replacing(path, "wb") as fh:
+        torch.save(state, fh)
 
 
 def _load_checkpoint(path: Path, cfg: TrainConfig, spec: ModelSpec) -> dict[str, Any]:

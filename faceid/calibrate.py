@@ -1,13 +1,24 @@
 """Threshold calibration: choose tau on labelled pairs (best accuracy, or the loosest tau
 whose false-accept rate stays within a target), and fit P(same | distance) by logistic
-regression, so decisions and probabilities come from measured data, not guesses."""
+regression, so decisions and probabilities come from measured data, not guesses.
+:func:`calibrate_model` does the whole job a site or a trainer runs: embed the pairs, fit,
+and write a model file whose view preset carries the new tau and fit."""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from faceid import metrics
+from faceid.errors import PairsFileError
+
+if TYPE_CHECKING:
+    from faceid.pipeline import FaceID
 
 
 def tau_at_far(distances: np.ndarray, labels: np.ndarray, far: float) -> float:
@@ -51,3 +62,34 @@ def calibrate(distances: np.ndarray, labels: np.ndarray, far: float | None = Non
             "accuracy": float(np.mean(accept == (y == 1))),
             "far": float(np.mean(accept[y == 0])), "frr": float(np.mean(~accept[y == 1])),
             "pairs": int(len(y))}
+
+
+def calibrate_model(fid: FaceID, pairs_file: Path, root: Path | None = None, *,
+                    far: float | None = None, write: Path | None = None,
+                    progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Embed the labelled pairs of ``pairs_file`` with ``fid``, fit tau (for ``far``, or
+    best accuracy) and P(same | distance) for its view preset, and, with ``write``, save a
+    copy of its model file carrying them (weights still found from the new file's folder).
+    Returns the fit; a pair list that cannot be fitted is a PairsFileError naming it."""
+    from faceid.modelfile import save_model_info, weights_path
+    from faceid.pairs import read_pairs
+    from faceid.verify_pairs import labelled_distances, verify_pairs
+
+    results = verify_pairs(fid, read_pairs(pairs_file, root), progress=progress)
+    d, y = labelled_distances(results)
+    try:
+        cal = calibrate(d, y, far)
+    except ValueError as exc:
+        raise PairsFileError(f"{pairs_file}: {exc}") from None
+    cal["data"] = str(pairs_file)
+    cal["views"] = fid.views_name
+    if write is not None:
+        if fid.info.weights.get("path"):  # weights beside the JSON: keep pointing at them
+            fid.info.weights["path"] = os.path.relpath(weights_path(fid.info),
+                                                       write.resolve().parent)
+        fid.views.tau = cal["tau"]
+        fid.views.probability = {"slope": cal["slope"], "intercept": cal["intercept"]}
+        fid.views.calibration = dict(cal)
+        save_model_info(fid.info, write)
+        cal["written"] = str(write)
+    return cal

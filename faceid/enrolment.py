@@ -20,14 +20,13 @@ import numpy as np
 
 from db.store import MAX_NAME, NewTemplate
 from faceid.config import env_float
-from faceid.detect import Pick
-from faceid.errors import (DatasetError, DuplicateFace, FaceIDError, InputError, LowQuality,
-                           NoFace)
+from faceid.detection import Pick
+from faceid.errors import (DatasetError, DuplicateFace, FaceIDError, InputError, NoFace)
 from faceid.files import open_regular
 from faceid.gallery import Gallery
 from faceid.imageio import ImageSource, image_files
-from faceid.pipeline import FaceResult
-from faceid.quality import MIN_SHARPNESS, face_quality
+from faceid.pipeline import FaceID, FaceResult
+from faceid.quality import QualityGate
 from faceid.terminal import check_label
 
 # A new face this close to someone else's template is flagged. Stricter than the 1:1 tau:
@@ -63,22 +62,23 @@ def source_hash(source: ImageSource) -> str:
     return h.hexdigest()
 
 
-def to_template(result: FaceResult, digest: str, min_face: float,
-                min_sharpness: float = MIN_SHARPNESS) -> NewTemplate:
-    """Quality-gate one embedded face and package it for the store; raises LowQuality."""
+def to_template(result: FaceResult, digest: str) -> NewTemplate:
+    """Package one embedded face, which passed the quality gate (``embed_images(...,
+    gate=...)``: :func:`enrolment_gate`), for the store; raises the face's error."""
     if result.error is not None:
         raise result.error
-    assert result.face is not None and result.chip is not None and result.crop is not None
-    quality, sharp = face_quality(result.chip, result.face.size, result.face.landmarks,
-                                  min_face)
-    if sharp < min_sharpness:
-        raise LowQuality(f"{result.source}: face too blurred to enrol (sharpness "
-                         f"{sharp:.1f} < {min_sharpness:g})")
+    assert result.face is not None and result.crop is not None and result.quality is not None
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(result.crop, cv2.COLOR_RGB2BGR),
                             [cv2.IMWRITE_JPEG_QUALITY, 90])
     return NewTemplate(vector=result.embedding, source=result.source, source_hash=digest,
-                       quality=quality, face_size=result.face.size, sharpness=sharp,
+                       quality=result.quality.quality, face_size=result.face.size,
+                       sharpness=result.quality.sharpness,
                        face_jpeg=jpeg.tobytes() if ok else None)
+
+
+def enrolment_gate(fid: FaceID) -> QualityGate:
+    """What a face must be to become a template: the pipeline's minimum size, sharp."""
+    return QualityGate(min_face=fid.min_face)
 
 
 def duplicate_warnings(gallery: Gallery, name: str, person_id: int | None,
@@ -141,8 +141,8 @@ def enroll_images(gallery: Gallery, name: str, sources: Sequence[ImageSource],
     several faces, too small, too blurred, unreadable) raises and nothing is stored."""
     name = check_name(name)
     fid = gallery.fid
-    results = fid.embed_images(list(sources), pick, keep_faces=True)
-    templates = [to_template(r, source_hash(s), fid.min_face) for r, s in zip(results, sources)]
+    results = fid.embed_images(list(sources), pick, keep_faces=True, gate=enrolment_gate(fid))
+    templates = [to_template(r, source_hash(s)) for r, s in zip(results, sources)]
     report = enroll_templates(gallery, name, templates, **kw)
     gallery.flush()
     return report
@@ -227,12 +227,13 @@ def _enroll_group(gallery: Gallery, group: list[tuple[str, list[Path]]], report:
         fresh = [(folder, f, h) for f in files if (h := source_hash(f)) not in have]
         report.people_unchanged += not fresh
         todo.extend(fresh)
-    results = fid.embed_images([f for _, f, _ in todo], pick, keep_faces=True)
+    results = fid.embed_images([f for _, f, _ in todo], pick, keep_faces=True,
+                               gate=enrolment_gate(fid))
     by_person: dict[str, list[NewTemplate]] = {}
     for (folder, _, digest), result in zip(todo, results):
         by_person.setdefault(folder, [])
         try:
-            by_person[folder].append(to_template(result, digest, fid.min_face))
+            by_person[folder].append(to_template(result, digest))
         except FaceIDError as exc:
             report.images_failed += 1
             report.failures.append(exc.message)
@@ -265,10 +266,10 @@ def enroll_video(gallery: Gallery, name: str, frames: Iterable[tuple[int, np.nda
     fid = gallery.fid
     scored: list[tuple[float, int, NewTemplate]] = []
     for index, frame in frames:
-        result = fid.embed_images([frame], keep_faces=True)[0]
+        result = fid.embed_images([frame], keep_faces=True, gate=enrolment_gate(fid))[0]
         result.source = f"{source}#frame={index}"
         try:
-            t = to_template(result, source_hash(frame), fid.min_face)
+            t = to_template(result, source_hash(frame))
         except FaceIDError:
             continue
         scored.append((t.quality, index, t))

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from faceid.atomic import write_text
-from faceid.detect import FaceDetector
+from faceid.detectors import make_detector
 from faceid.errors import InputError, LivenessDataError
 from faceid.imageio import is_image_file, load_image
-from faceid.liveness import PASSIVE_FORMAT, PassiveCheck
-from faceid.video import FrameSource
+from faceid.door.liveness import PASSIVE_FORMAT, PassiveCheck
+from faceid.door.sources import FrameSource
 
 
 def frames(source: Path, stride: int) -> Iterator[np.ndarray]:
@@ -41,7 +41,7 @@ def passive_scores(check: PassiveCheck, sources: Sequence[Path], stride: int,
                    progress: Callable[[int], None] | None = None) -> tuple[list[float], dict]:
     """P(live) of the largest usable face in every frame of ``sources``, and the counts of
     frames left out (no face, or not usable, by reason)."""
-    detector = FaceDetector()
+    detector = make_detector(video=True)  # the boxes the door's gate will see
     scores: list[float] = []
     skipped: dict[str, int] = {}
     for source in sources:

@@ -39,7 +39,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from faceid.detect import Face
+from faceid.detection import Face
 from faceid.errors import LivenessModelError
 from faceid.modelfile import read_json_document
 from faceid.quality import head_pose

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from faceid import metrics
-from faceid.detect import Pick
+from faceid.detection import Pick
 from faceid.errors import DatasetError
 from faceid.pairs import read_pairs
 from faceid.pipeline import FaceID

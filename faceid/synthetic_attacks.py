@@ -1,4 +1,7 @@
-"""Test sets for the liveness benchmark, built from ../shared/datasets (no liveness data set of
+"""Synthetic presentation attacks and real live windows for measuring liveness: what
+``bench.liveness``, ``bench.challenge_attacks`` and the liveness tests are built on (a
+library module, so tests need not import the unpackaged ``bench/``). Sets are built from
+../shared/datasets (no liveness data set of
 real size exists there, so the attack sets are SYNTHETIC; the live sets are real clips).
 
 * live (real, bona fide): the head-pose and walking GIFs in ``videos/preview`` and the ASL
@@ -24,6 +27,7 @@ are cached under ``reports/liveness/``.
 from __future__ import annotations
 
 import hashlib
+import random
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -32,10 +36,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceid.detect import Face, FaceDetector
+from faceid.detection import Face, FaceDetector
 from faceid.imageio import load_image
-from faceid.tracking import iou
-from faceid.video import read_frames
+from faceid.door.liveness import ChallengeLiveness
+from faceid.door.tracking import iou
+from faceid.door.sources import read_frames
 
 FRAME_SIZE = (640, 480)  # (w, h) of synthetic frames, like the webcam-sized sample images
 
@@ -369,3 +374,21 @@ def with_real_detections(seq: Sequence, detector: FaceDetector, cache: Path | No
         best = max(dets, key=lambda f: iou(f.box, carried.box), default=None) if carried else None
         faces.append(best if best is not None and iou(best.box, carried.box) >= 0.3 else None)
     return replace(seq, faces=faces)
+
+
+def challenge_passes(seq: Sequence, rng: random.Random, n: int = 2, timeout_s: float = 6.0,
+                     **sizes: float) -> bool:
+    """Whether a random ``n``-prompt challenge passes on this presentation, played forwards
+    and backwards (ping-pong, no cut) until every prompt's time could have run out.
+    ``sizes``: ChallengeLiveness settings other than its defaults (yaw_delta, ...)."""
+    seen = list(seq.seen())
+    if len(seen) < 2:
+        return False
+    ch = ChallengeLiveness(n=n, timeout_s=timeout_s, rng=rng, **sizes)
+    dt = (seen[-1][2] - seen[0][2]) / (len(seen) - 1) or 1 / 15
+    order = seen + seen[-2:0:-1]
+    k = 0
+    while ch.prompt is not None and k * dt <= n * timeout_s + 1:
+        ch.update(order[k % len(order)][1], k * dt)
+        k += 1
+    return ch.result().live is True

@@ -16,7 +16,6 @@ database is back.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import deque
@@ -28,12 +27,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from faceid.actuators import Decision, Notifier, Opener, Outbox, log_decision
-from faceid.detect import Face
+from faceid.door.actuators import Decision, Notifier, Opener, Outbox, log_decision
+from faceid.detection import Face
+from faceid.detectors import Detector
 from faceid.gallery import Gallery
-from faceid.liveness import LivenessGate
-from faceid.quality import MIN_SHARPNESS, head_pose, sharpness
-from faceid.tracking import Track, Tracker, pick_subject
+from faceid.door.liveness import LivenessGate, TrackLiveness
+from faceid.quality import QualityGate
+from faceid.recorder import record_decision
+from faceid.door.tracking import Track, Tracker, pick_subject
 
 log = logging.getLogger("faceid.door")
 
@@ -98,18 +99,33 @@ class FrameReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class TrackState:
+    """What the door keeps of one tracked person, from first sight to its decision."""
+
+    live: TrackLiveness        # the liveness gate's state for this person
+    first_t: float             # seconds: when the door first looked at them (timeouts)
+    encodings: list[np.ndarray] = field(default_factory=list)  # the last good frames'
+    tailgated: bool = False    # someone close behind in the latest frame
+    decision: Decision | None = None  # once decided, the track only cools down
+    seen: int = 0              # frames looked at (the full window re-encodes every 3rd)
+
+
 class Turnstile:
     """One door. Feed it frames with :meth:`process` (or a whole source with :meth:`run`)."""
 
     def __init__(self, gallery: Gallery, config: WatchConfig, gate: LivenessGate,
-                 opener: Opener | None = None, notifiers: Iterable[Notifier] = ()) -> None:
+                 opener: Opener | None = None, notifiers: Iterable[Notifier] = (), *,
+                 detector: Detector | None = None) -> None:
         self.gallery = gallery
         self.fid = gallery.fid
+        self.detector = detector or gallery.fid.detector  # a door passes the video one
+        self.quality = QualityGate(min_face=config.min_face, max_yaw=config.max_yaw)
         self.config = config
         self.gate = gate
         self.opener = opener
         self.outbox = Outbox(notifiers, self._delivered)
-        self.tracker = Tracker()
+        self.tracker: Tracker[TrackState] = Tracker()
         self.recent_grants: dict[int, float] = {}
         self.decisions: list[Decision] = []
         self.health = Health()
@@ -135,33 +151,33 @@ class Turnstile:
         self.health.frames += 1
         self._refresh(t)
         self._flush_unwritten(t)
+        start = time.perf_counter()
         try:
-            faces = self.fid.detect(frame)
+            faces = self.detector.detect(frame)
             self.health.ok("detect")
         except Exception as exc:  # noqa: BLE001 - a bad frame or a detector fault: skip it
             log.exception("detection failed; frame dropped")
             self.health.fault("detect", exc)
             report.state = "error"
             return report
-        tick = _lap(report, "detect", time.perf_counter())
+        tick = _lap(report, "detect", start)
         report.faces = faces
         seen = self.tracker.update(faces, t)
         subject, tailgater = pick_subject(seen, frame.shape)
         if subject is None:
             return report
         report.subject = subject.id
-        data = subject.data
-        if "live" not in data:
-            data.update(live=self.gate.new_track(), encodings=[], first_t=t,
-                        tailgated=False)
-        if data.get("decision") is not None:
+        if subject.state is None:
+            subject.state = TrackState(self.gate.new_track(), first_t=t)
+        state = subject.state
+        if state.decision is not None:
             report.state = "cooldown"
-            report.label = data["decision"].person_name
+            report.label = state.decision.person_name
             return report
         try:
-            data["live"].update(frame, subject.face, t)
+            state.live.update(frame, subject.face, t)
             tick = _lap(report, "liveness", tick)
-            data["tailgated"] = tailgater is not None
+            state.tailgated = tailgater is not None
             self._gather(frame, subject, report)
             tick = _lap(report, "encode", tick)
             decision = self._decide(subject, t, report)
@@ -171,7 +187,7 @@ class Turnstile:
             self.health.fault("decide", exc)
             decision = self._decision(subject, t, "deny", "error", details=str(exc))
         if decision is not None:
-            data["decision"] = decision
+            state.decision = decision
             report.state = "granted" if decision.decision == "grant" else "denied"
             report.decisions.append(self._act(decision, frame, subject.face))
             _lap(report, "act", tick)
@@ -190,31 +206,33 @@ class Turnstile:
             log.warning("gallery refresh failed: %s", exc)
             self.health.fault("refresh", exc)
 
-    def _gather(self, frame: np.ndarray, track: Track, report: FrameReport) -> None:
+    def _gather(self, frame: np.ndarray, track: Track[TrackState], report: FrameReport) -> None:
         """Encode the subject's face if this frame passes the quality gate."""
-        face = track.face
+        face, state = track.face, track.state
         report.state = "tracking"
-        encodings = track.data["encodings"]
-        track.data["seen"] = track.data.get("seen", 0) + 1
-        if len(encodings) >= self.config.frames_to_decide and track.data["seen"] % 3:
+        encodings = state.encodings
+        state.seen += 1
+        if len(encodings) >= self.config.frames_to_decide and state.seen % 3:
             return  # window full, decision waiting on liveness: refresh it every 3rd frame
-        if face.size < self.config.min_face:
+        chips: list[np.ndarray] = []
+
+        def chip() -> np.ndarray:  # the views' chips, made once, only if size and pose pass
+            chips.extend(self.fid.view_chips(frame, face))
+            return chips[0] if self.fid.views.scales[0] == 1.0 else self.fid.chip(frame, face)
+
+        if self.quality.assess(face, chip).reason is not None:
             return
-        if abs(head_pose(face.landmarks).yaw) > self.config.max_yaw:
-            return
-        chips = self.fid.view_chips(frame, face)
-        if sharpness(chips[0], face.size) < MIN_SHARPNESS:
-            return
-        emb = self.fid.encoder.embed_views(chips[None], self.fid.views.flip)[0]
+        emb = self.fid.encoder.embed_views(np.stack(chips)[None], self.fid.views.flip)[0]
         encodings.append(emb)
         del encodings[: -self.config.frames_to_decide]
 
-    def _decide(self, track: Track, t: float, report: FrameReport) -> Decision | None:
-        data = track.data
-        live = data["live"].result()
+    def _decide(self, track: Track[TrackState], t: float,
+                report: FrameReport) -> Decision | None:
+        state = track.state
+        live = state.live.result()
         report.liveness = live.score
-        report.prompt = data["live"].prompt
-        expired = t - data["first_t"] >= self.config.timeout_s
+        report.prompt = state.live.prompt
+        expired = t - state.first_t >= self.config.timeout_s
         # a person acting out challenge prompts needs longer than the door's timeout, and
         # turns away from the camera while doing it: the challenge's own per-prompt timeout
         # bounds the wait instead (strangers are still denied at the door's timeout)
@@ -222,10 +240,10 @@ class Turnstile:
         if live.live is False:
             return self._decision(track, t, "deny", "not_live", liveness=live.score,
                                   details=live.reason)
-        if len(data["encodings"]) < self.config.frames_to_decide:
+        if len(state.encodings) < self.config.frames_to_decide:
             return self._decision(track, t, "deny", "low_quality", liveness=live.score
                                   ) if expired and not challenge_running else None
-        mean = np.mean(data["encodings"], axis=0)
+        mean = np.mean(state.encodings, axis=0)
         mean /= np.linalg.norm(mean)
         match = self._match(mean)
         report.label = match["person_name"]  # None for an unknown face
@@ -233,7 +251,7 @@ class Turnstile:
         if match["person_id"] is None:
             return self._decision(track, t, "deny", "unknown", liveness=live.score,
                                   **_fields(match)) if expired else None
-        if data["tailgated"]:
+        if state.tailgated:
             return self._decision(track, t, "deny", "tailgating", liveness=live.score,
                                   **_fields(match)) if expired else None
         if challenge_running:
@@ -246,7 +264,7 @@ class Turnstile:
                                   details=live.reason, **_fields(match)) if expired else None
         last = self.recent_grants.get(match["person_id"])
         if last is not None and t - last < self.config.cooldown_s:
-            data["decision"] = Decision("grant", "debounced", self.config.source, self._iso(t))
+            state.decision = Decision("grant", "debounced", self.config.source, self._iso(t))
             report.state = "cooldown"
             return None
         self.recent_grants[match["person_id"]] = t
@@ -276,12 +294,12 @@ class Turnstile:
         return {"person_id": None, "person_name": None, "distance": found["distance"],
                 "margin": found["margin"], "audit": {"nearest": nearest}}
 
-    def _decision(self, track: Track, t: float, verdict: str, reason: str,
+    def _decision(self, track: Track[TrackState], t: float, verdict: str, reason: str,
                   **kw: Any) -> Decision:
         return Decision(verdict, reason, self.config.source, self._iso(t), track=track.id,
                         tau=(self.gallery.tau_verify if self.config.claim is not None
                              else self.gallery.tau), model=self.gallery.model.key,
-                        prompts=track.data["live"].sequence if "live" in track.data else None,
+                        prompts=track.state.live.sequence,
                         door=self.config.door, **kw)
 
     def _act(self, d: Decision, frame: np.ndarray, face: Face) -> Decision:
@@ -350,11 +368,11 @@ class Turnstile:
     def _record(self, d: Decision, snapshot: bytes | None) -> int:
         details = {"track": d.track, "prompts": d.prompts, "note": d.details,
                    **(d.audit or {})}
-        return self.gallery.store.add_event(
-            time=datetime.fromisoformat(d.time), source=d.source, decision=d.decision,
-            person_id=d.person_id, person_name=d.person_name, distance=d.distance,
-            margin=d.margin, liveness=d.liveness, model=d.model, tau=d.tau, door=d.door,
-            reason=d.reason, details=json.dumps(details), snapshot_jpeg=snapshot)
+        return record_decision(
+            self.gallery, time=datetime.fromisoformat(d.time), source=d.source,
+            decision=d.decision, person_id=d.person_id, person_name=d.person_name,
+            distance=d.distance, margin=d.margin, liveness=d.liveness, model=d.model,
+            tau=d.tau, door=d.door, reason=d.reason, details=details, snapshot=snapshot)
 
     def close(self, wait_s: float = 10.0) -> int:
         """Stop: one last try to write the decisions held while the database was down,

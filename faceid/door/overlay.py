@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from faceid.errors import InputError
-from faceid.turnstile import FrameReport
+from faceid.door.turnstile import FrameReport
 
 COLOURS = {"granted": (0, 200, 0), "denied": (220, 0, 0), "checking": (230, 180, 0),
            "tracking": (200, 200, 200), "cooldown": (120, 120, 255), "idle": (200, 200, 200)}

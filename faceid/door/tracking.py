@@ -7,12 +7,12 @@ little between frames; nothing heavier (Kalman, appearance) earns its cost on 2 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 
-from faceid.detect import Face
+from faceid.detection import Face
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -23,10 +23,13 @@ def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+S = TypeVar("S")
+
+
 @dataclass
-class Track:
-    """One face followed over frames. ``data`` holds per-track state of the loop (its
-    encodings, liveness, decision)."""
+class Track(Generic[S]):
+    """One face followed over frames. ``state`` is what the loop keeps of this person (the
+    door's :class:`faceid.door.turnstile.TrackState`), None until the loop first looks at it."""
 
     id: int
     face: Face
@@ -34,17 +37,17 @@ class Track:
     last_t: float
     hits: int = 1
     missed: int = 0
-    data: dict[str, Any] = field(default_factory=dict)
+    state: S | None = None
 
 
-class Tracker:
+class Tracker(Generic[S]):
     def __init__(self, iou_threshold: float = 0.3, max_missed: int = 5) -> None:
         self.iou_threshold = iou_threshold
         self.max_missed = max_missed
-        self.tracks: list[Track] = []
+        self.tracks: list[Track[S]] = []
         self._next = 1
 
-    def update(self, faces: list[Face], t: float) -> list[Track]:
+    def update(self, faces: list[Face], t: float) -> list[Track[S]]:
         """Match this frame's faces to live tracks (best overlap first), start tracks for
         the rest, and drop tracks unseen for more than ``max_missed`` frames. Returns the
         tracks seen in this frame."""
@@ -67,7 +70,7 @@ class Tracker:
         self.tracks = [tr for tr in self.tracks if tr.missed <= self.max_missed]
         for fi, f in enumerate(faces):
             if fi not in used_f:
-                tr = Track(self._next, f, t, t)
+                tr: Track[S] = Track(self._next, f, t, t)
                 self._next += 1
                 self.tracks.append(tr)
                 seen.append(tr)

@@ -1,4 +1,5 @@
-"""Face detection with MTCNN (facenet-pytorch; its P/R/O-Net weights ship inside its wheel).
+"""Face detection with MTCNN (the cascade in ``faceid/cascade.py``, the stage networks in
+``faceid/nn/mtcnn.py``; their weights ship inside facenet-pytorch's wheel).
 
 Returns, per image, every face with its box, five landmarks (left eye, right eye, nose,
 left and right mouth corners, in the subject's mirror order MTCNN uses) and a score.
@@ -20,7 +21,10 @@ import cv2
 import numpy as np
 import torch
 
+from faceid.config import apply_threads
+from faceid.cascade import detect_cascade
 from faceid.errors import FaceTooSmall, MultipleFaces, NoFace, describe
+from faceid.nn.mtcnn import load_stages
 from faceid.pick import Pick
 
 
@@ -67,6 +71,8 @@ class FaceDetector:
     and lets the caller tell "no face" from "a face too small to use".
     """
 
+    name = "mtcnn"
+
     def __init__(self, *, min_face_size: int = 40,
                  thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
                  retry_min_face_size: int = SMALLEST_FACE,
@@ -82,9 +88,8 @@ class FaceDetector:
     @property
     def nets(self) -> tuple[torch.nn.Module, ...]:
         if self._nets is None:
-            from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
-
-            self._nets = tuple(_ChannelsLast(n().to(self.device)) for n in (PNet, RNet, ONet))
+            apply_threads()
+            self._nets = tuple(_ChannelsLast(n.to(self.device)) for n in load_stages())
         return self._nets
 
     def detect(self, image: np.ndarray) -> list[Face]:
@@ -115,16 +120,18 @@ class FaceDetector:
         return results
 
     def _run(self, batch: np.ndarray, min_size: int, thresholds: list[float]) -> list:
-        from facenet_pytorch.models.utils.detect_face import detect_face
-
         with torch.inference_mode():
-            boxes, points = detect_face(batch, min_size, *self.nets, thresholds, 0.709,
-                                        self.device)
-        return list(zip(boxes, points))
+            return detect_cascade(batch, min_size, self.nets, thresholds)
 
     def refine_landmarks(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """The five points O-Net finds in the square crop around each (x1, y1, x2, y2) box,
         zero-padded where it leaves the image; (N, 5, 2) in ``image`` pixels."""
+        return self.onet_pass(image, boxes)[1]
+
+    def onet_pass(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One O-Net pass on the square crop around each box: (N, 4) boxes as O-Net
+        corrects them (MTCNN's last stage: what its own final boxes are) and (N, 5, 2)
+        points, both in ``image`` pixels."""
         crops, corners = [], []
         for x1, y1, x2, y2 in np.asarray(boxes, np.float64):
             extent = max(x2 - x1, y2 - y1)
@@ -135,12 +142,15 @@ class FaceDetector:
             corners.append((left, top, side))
         x = torch.from_numpy(np.stack(crops)).to(self.device).permute(0, 3, 1, 2).float()
         with torch.inference_mode():
-            _, points, _ = self.nets[2]((x - 127.5) * 0.0078125)
+            shifts, points, _ = self.nets[2]((x - 127.5) * 0.0078125)
         points = points.cpu().numpy().astype(np.float64)
         corner = np.asarray(corners, np.float64)
         xs = corner[:, :1] + points[:, :5] * corner[:, 2:]
         ys = corner[:, 1:2] + points[:, 5:] * corner[:, 2:]
-        return np.stack([xs, ys], axis=2)
+        square = np.column_stack([corner[:, 0], corner[:, 1], corner[:, 0] + corner[:, 2],
+                                  corner[:, 1] + corner[:, 2]])
+        corrected = square + shifts.cpu().numpy().astype(np.float64) * corner[:, 2:]
+        return corrected, np.stack([xs, ys], axis=2)
 
     def _shrink(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         h, w = image.shape[:2]

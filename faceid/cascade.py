@@ -1,0 +1,164 @@
+"""MTCNN's detection cascade over a batch of equal-size images: the image pyramid through
+P-Net, then R-Net and O-Net on the surviving boxes, with non-maximum suppression between
+stages (Zhang et al. 2016, as facenet-pytorch runs it, whose weights these are).
+
+Written here, not imported, because facenet-pytorch's version pulls in torchvision for one
+NMS call, about 2 s of CPU at every process start (``docs/DESIGN-NOTES.md``, "Detection").
+The arithmetic follows that implementation step for step (area resampling, box rounding,
+the "+1" pixel conventions of each stage, IoU for the first two NMS passes and
+intersection-over-minimum for the last), and ``tests/test_cascade.py`` holds the two to the
+same boxes and points on real photos.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.nn.functional import interpolate
+
+from faceid.nn.mtcnn import ONet, PNet, RNet
+
+STRIDE, CELL = 2, 12  # P-Net's output grid: one 12-px window every 2 px
+
+
+def detect_cascade(images: np.ndarray, min_size: float, nets: tuple[PNet, RNet, ONet],
+                   thresholds: list[float], factor: float = 0.709
+                   ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Faces in each of ``images`` ((B, H, W, 3) uint8 RGB): per image, (boxes (N, 5):
+    x1, y1, x2, y2, score) and (points (N, 5, 2)), in pixels."""
+    pnet, rnet, onet = nets
+    device = next(pnet.parameters()).device
+    pixels = np.require(images, np.uint8, ["C_CONTIGUOUS", "WRITEABLE"])  # copies if needed
+    imgs = torch.from_numpy(pixels).to(device).permute(0, 3, 1, 2).float()
+    h, w = imgs.shape[2:4]
+    boxes, owners = _proposals(imgs, pnet, min_size, thresholds[0], factor)
+    if len(boxes):
+        boxes, owners, shifts = _stage(imgs, boxes, owners, rnet, 24, thresholds[1], w, h)
+        keep = _nms(boxes[:, :4], boxes[:, 4], owners, 0.7)
+        boxes, owners = _regress(boxes[keep], shifts[keep]), owners[keep]
+        boxes = _square(boxes)
+    points = torch.zeros(0, 5, 2, device=device)
+    if len(boxes):
+        boxes, owners, shifts, marks = _stage(imgs, boxes, owners, onet, 48, thresholds[2], w, h)
+        side_w = boxes[:, 2] - boxes[:, 0] + 1
+        side_h = boxes[:, 3] - boxes[:, 1] + 1
+        xs = side_w[:, None] * marks[:, :5] + boxes[:, :1] - 1
+        ys = side_h[:, None] * marks[:, 5:] + boxes[:, 1:2] - 1
+        points = torch.stack([xs, ys], dim=2)
+        boxes = _regress(boxes, shifts)
+        keep = _nms(boxes[:, :4], boxes[:, 4], owners, 0.7, min_mode=True)
+        boxes, owners, points = boxes[keep], owners[keep], points[keep]
+    boxes_np, points_np, owners_np = boxes.cpu().numpy(), points.cpu().numpy(), owners.cpu().numpy()
+    return [(boxes_np[owners_np == b], points_np[owners_np == b]) for b in range(len(images))]
+
+
+def _proposals(imgs: torch.Tensor, pnet: PNet, min_size: float, threshold: float,
+               factor: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """P-Net over the pyramid: squared candidate boxes (N, 5) and their image index."""
+    h, w = imgs.shape[2:4]
+    scale, side = CELL / min_size, min(h, w) * CELL / min_size
+    found, owners = [], []
+    while side >= CELL:
+        data = interpolate(imgs, size=(int(h * scale + 1), int(w * scale + 1)), mode="area")
+        shifts, probs = pnet((data - 127.5) * 0.0078125)
+        mask = probs[:, 1] >= threshold
+        where = mask.nonzero()  # (image, row, col)
+        cells = where[:, 1:].flip(1).float()  # (col, row)
+        top_left = ((STRIDE * cells + 1) / scale).floor()
+        bottom_right = ((STRIDE * cells + CELL) / scale).floor()
+        part = torch.cat([top_left, bottom_right, probs[:, 1][mask][:, None],
+                          shifts.permute(0, 2, 3, 1)[mask]], dim=1)
+        keep = _nms(part[:, :4], part[:, 4], where[:, 0], 0.5)
+        found.append(part[keep])
+        owners.append(where[keep, 0])
+        scale, side = scale * factor, side * factor
+    if not found:
+        return (torch.zeros(0, 5, device=imgs.device),
+                torch.zeros(0, dtype=torch.long, device=imgs.device))
+    boxes, owner = torch.cat(found), torch.cat(owners)
+    keep = _nms(boxes[:, :4], boxes[:, 4], owner, 0.7)
+    boxes, owner = boxes[keep], owner[keep]
+    size = boxes[:, 2:4] - boxes[:, :2]
+    corners = torch.cat([boxes[:, :2] + boxes[:, 5:7] * size,
+                         boxes[:, 2:4] + boxes[:, 7:9] * size], dim=1)
+    return _square(torch.cat([corners, boxes[:, 4:5]], dim=1)), owner
+
+
+def _stage(imgs: torch.Tensor, boxes: torch.Tensor, owners: torch.Tensor, net: torch.nn.Module,
+           size: int, threshold: float, w: int, h: int) -> tuple[torch.Tensor, ...]:
+    """Run ``net`` on ``size``-px crops of ``boxes``; keep those scoring above
+    ``threshold``: (boxes with the new scores, owners, box shifts[, O-Net's points])."""
+    x1, y1, x2, y2 = (v for v in boxes[:, :4].trunc().int().cpu().numpy().T)
+    x1, y1 = np.maximum(x1, 1), np.maximum(y1, 1)
+    x2, y2 = np.minimum(x2, w), np.minimum(y2, h)
+    valid = torch.from_numpy((y2 > y1 - 1) & (x2 > x1 - 1)).to(boxes.device)
+    crops = [interpolate(imgs[owners[k], :, y1[k] - 1:y2[k], x1[k] - 1:x2[k]][None],
+                         size=(size, size), mode="area")
+             for k in range(len(boxes)) if valid[k]]
+    boxes, owners = boxes[valid], owners[valid]
+    if not crops:
+        empty = (torch.zeros(0, 4, device=boxes.device),)
+        return (boxes, owners) + empty + ((torch.zeros(0, 10, device=boxes.device),)
+                                          if size == 48 else ())
+    out = net((torch.cat(crops) - 127.5) * 0.0078125)
+    score = out[-1][:, 1]
+    passed = score > threshold
+    boxes = torch.cat([boxes[passed, :4], score[passed, None]], dim=1)
+    return (boxes, owners[passed], *(o[passed] for o in out[:-1]))
+
+
+def _regress(boxes: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Apply a stage's box shifts (fractions of the box side, "+1" pixel sides)."""
+    side = torch.stack([boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1], dim=1)
+    out = boxes.clone()
+    out[:, :2] = boxes[:, :2] + shifts[:, :2] * side
+    out[:, 2:4] = boxes[:, 2:4] + shifts[:, 2:4] * side
+    return out
+
+
+def _square(boxes: torch.Tensor) -> torch.Tensor:
+    """Each box grown to a square about its centre (the longer side)."""
+    out = boxes.clone()
+    wh = boxes[:, 2:4] - boxes[:, :2]
+    side = wh.max(dim=1).values
+    out[:, :2] = boxes[:, :2] + wh * 0.5 - side[:, None] * 0.5
+    out[:, 2:4] = out[:, :2] + side[:, None]
+    return out
+
+
+def _nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, threshold: float,
+         *, min_mode: bool = False) -> torch.Tensor:
+    """Greedy non-maximum suppression within each group (image), best score first: a box
+    overlapping a kept one by more than ``threshold`` goes. Overlap is IoU with sides
+    x2 - x1 (the first two stages), or intersection over the smaller box with "+1" pixel
+    sides (``min_mode``, the last stage); indices of the kept boxes, best first."""
+    if len(boxes) == 0:
+        return torch.zeros(0, dtype=torch.long, device=boxes.device)
+    b = boxes.double().cpu().numpy()
+    s = scores.double().cpu().numpy()
+    g = groups.cpu().numpy()
+    one = 1.0 if min_mode else 0.0
+    area = (b[:, 2] - b[:, 0] + one) * (b[:, 3] - b[:, 1] + one)
+    # ties (scores saturate at 1.0) are broken as the reference does: a stable descending
+    # sort for the IoU passes (torchvision), the end of numpy's ascending argsort of the
+    # float32 scores for the last pass (facenet-pytorch's own NMS)
+    order = (np.argsort(scores.cpu().numpy())[::-1] if min_mode
+             else np.argsort(-s, kind="stable"))
+    kept: list[int] = []
+    remaining = np.asarray(order)
+    while remaining.size:
+        i, rest = remaining[0], remaining[1:]
+        kept.append(int(i))
+        same = g[rest] == g[i]
+        mine = rest[same]
+        iw = np.maximum(0.0, np.minimum(b[i, 2], b[mine, 2]) - np.maximum(b[i, 0], b[mine, 0]) + one)
+        ih = np.maximum(0.0, np.minimum(b[i, 3], b[mine, 3]) - np.maximum(b[i, 1], b[mine, 1]) + one)
+        inter = iw * ih
+        if min_mode:
+            overlap = inter / np.minimum(area[i], area[mine])
+        else:
+            overlap = inter / (area[i] + area[mine] - inter)
+        suppressed = np.zeros(len(rest), bool)
+        suppressed[same] = overlap > threshold
+        remaining = rest[~suppressed]  # still best first
+    return torch.as_tensor(kept, dtype=torch.long, device=boxes.device)

@@ -1,0 +1,32 @@
+"""The one place a decision becomes an audit event. The command line, the Python API
+(:mod:`faceid.decisions`) and the door (:mod:`faceid.door.turnstile`) all record through
+:func:`record_decision`, so an event has the same fields whoever decided it, and the store
+(``db.store.Store.add_event``) chains and commits it before the caller acts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from faceid.gallery import Gallery
+
+
+def record_decision(gallery: Gallery, *, source: str, decision: str, reason: str,
+                    tau: float | None, person_id: int | None = None,
+                    person_name: str | None = None, distance: float | None = None,
+                    margin: float | None = None, liveness: float | None = None,
+                    door: str | None = None, model: str | None = None,
+                    details: dict[str, Any] | None = None, snapshot: bytes | None = None,
+                    time: datetime | None = None) -> int:
+    """Write one decision event (``decision``: match / no_match / unknown / grant / deny /
+    not_live / low_quality / error) and return its id; committed when this returns."""
+    fields: dict[str, Any] = {
+        "source": source, "decision": decision, "reason": reason, "person_id": person_id,
+        "person_name": person_name, "distance": distance, "margin": margin,
+        "model": model or gallery.model.key, "tau": tau,
+        "details": json.dumps(details, default=str) if details else None}
+    optional = {"liveness": liveness, "door": door, "snapshot_jpeg": snapshot, "time": time}
+    fields.update({k: v for k, v in optional.items() if v is not None})
+    return gallery.store.add_event(**fields)
