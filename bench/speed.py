@@ -9,7 +9,12 @@ scales and their mirror images, four passes). dlib's descriptor is
 timed both per face (what face_recognition.face_encodings does) and batched (dlib's
 list-of-chips call), so the embedding ratio is measured against dlib's best.
 
-    .venv/bin/python -m bench.speed --lfw ../shared/datasets/lfw --n 300 [--json out.json]
+Threads are set equally for both (``--threads``, default 1: FACEID_THREADS for faceid's
+networks and OpenCV, OMP/OpenBLAS/MKL for dlib's; the benchmark re-executes itself so the
+libraries read them at load). ``standard + yunet`` is the default views with the door's
+detector (YuNet on the image as it is; LFW's 250-px images are not shrunk).
+
+    .venv/bin/python -m bench.speed --lfw ../shared/datasets/lfw --n 300 [--threads 1] [--json out.json]
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -26,9 +32,12 @@ import torch
 
 from bench.dlib_peer import DlibPeer
 from faceid.detection import Pick
+from faceid.detectors import make_detector
 from faceid.imageio import load_image
 from faceid.pairs import lfw_image_dir
 from faceid.pipeline import FaceID, StageTimes
+
+THREAD_VARS = ("FACEID_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def sample_images(lfw: Path, n: int, seed: int = 0) -> list[Path]:
@@ -37,8 +46,8 @@ def sample_images(lfw: Path, n: int, seed: int = 0) -> list[Path]:
     return [files[i] for i in sorted(rng.choice(len(files), n, replace=False))]
 
 
-def run_faceid(files: list[Path], views: str) -> tuple[dict, dict]:
-    fid = FaceID(views=views)
+def run_faceid(files: list[Path], views: str, detector: str = "mtcnn") -> tuple[dict, dict]:
+    fid = FaceID(views=views, detector=make_detector(detector))
     t = time.perf_counter()
     fid.embed_images(files[:4], Pick.center)  # load models, warm up kernels
     load_s = time.perf_counter() - t
@@ -92,24 +101,34 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lfw", type=Path, default=Path("../shared/datasets/lfw"))
     ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    want = str(args.threads)
+    if any(os.environ.get(v) != want for v in THREAD_VARS):  # let every library read them
+        os.environ.update({v: want for v in THREAD_VARS})
+        os.execv(sys.executable, [sys.executable, "-m", "bench.speed", *sys.argv[1:]])
     files = sample_images(args.lfw, args.n)
-    presets = ("fast", "standard", "accurate")
+    presets = ("fast", "standard", "accurate", "standard + yunet")
     ours = {}
-    for views in presets:
-        ours[views], our_emb = run_faceid(files, views)
+    for name in presets:
+        views, _, detector = name.partition(" + ")
+        ours[name], emb = run_faceid(files, views, detector or "mtcnn")
+        if name == "accurate":
+            our_emb = emb
     ref, ref_emb = run_dlib(files)
     common = [k for k in our_emb if k in ref_emb]
     cos = [float(our_emb[k] @ ref_emb[k] / np.linalg.norm(ref_emb[k])) for k in common]
+    threads = {v: os.environ.get(v) for v in THREAD_VARS}
     d = ref["ms_per_image"]
     print(f"{args.n} LFW images, {os.cpu_count()} CPU cores, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), {platform.processor() or platform.machine()}")
-    head = "".join(f"{'faceid ' + v:>17s}{'ratio':>7s}" for v in presets)
+          f"({torch.get_num_threads()} threads; {threads}), "
+          f"{platform.processor() or platform.machine()}")
+    head = "".join(f"{'faceid ' + v:>24s}{'ratio':>7s}" for v in presets)
     print(f"{'stage (ms per image)':30s}{'dlib':>9s}{head}")
 
     def row(label: str, ref_ms: float, key: str) -> None:
-        cells = "".join(f"{ours[v]['ms_per_image'][key]:17.2f}"
+        cells = "".join(f"{ours[v]['ms_per_image'][key]:24.2f}"
                         f"{ref_ms / ours[v]['ms_per_image'][key]:7.1f}" for v in presets)
         print(f"{label:30s}{ref_ms:9.2f}{cells}")
 
@@ -119,10 +138,11 @@ def main() -> None:
     row("embed per face, dlib 1-by-1", d["embed_per_face"], "embed_per_face")
     found = ", ".join(f"faceid {v} {ours[v]['faces']}" for v in presets)
     print(f"faces found: {found}, "
-          f"dlib {ref['faces']}; cosine(faceid {presets[-1]}, dlib) over {len(common)} images "
+          f"dlib {ref['faces']}; cosine(faceid accurate, dlib) over {len(common)} images "
           f"(different detectors and alignment): median {np.median(cos):.4f}")
     if args.json:
         args.json.write_text(json.dumps({"faceid": ours, "dlib": ref, "n": args.n,
+                                         "threads": threads,
                                          "median_cosine": float(np.median(cos))}, indent=2))
 
 

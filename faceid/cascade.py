@@ -12,6 +12,7 @@ same boxes and points on real photos.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 from torch.nn.functional import interpolate
@@ -130,35 +131,34 @@ def _nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, thresh
          *, min_mode: bool = False) -> torch.Tensor:
     """Greedy non-maximum suppression within each group (image), best score first: a box
     overlapping a kept one by more than ``threshold`` goes. Overlap is IoU with sides
-    x2 - x1 (the first two stages), or intersection over the smaller box with "+1" pixel
-    sides (``min_mode``, the last stage); indices of the kept boxes, best first."""
+    x2 - x1 (the first two stages: OpenCV's NMSBoxes, on boxes moved apart per group), or
+    intersection over the smaller box with "+1" pixel sides (``min_mode``, the last stage,
+    a few boxes); indices of the kept boxes, best first."""
     if len(boxes) == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     b = boxes.double().cpu().numpy()
-    s = scores.double().cpu().numpy()
     g = groups.cpu().numpy()
-    one = 1.0 if min_mode else 0.0
-    area = (b[:, 2] - b[:, 0] + one) * (b[:, 3] - b[:, 1] + one)
-    # ties (scores saturate at 1.0) are broken as the reference does: a stable descending
-    # sort for the IoU passes (torchvision), the end of numpy's ascending argsort of the
-    # float32 scores for the last pass (facenet-pytorch's own NMS)
-    order = (np.argsort(scores.cpu().numpy())[::-1] if min_mode
-             else np.argsort(-s, kind="stable"))
-    kept: list[int] = []
+    if not min_mode:
+        b = b + (g * (b.max() + 1))[:, None]  # groups can no longer overlap
+        xywh = np.column_stack([b[:, :2], b[:, 2:4] - b[:, :2]])
+        kept = cv2.dnn.NMSBoxes(xywh.tolist(), scores.double().cpu().numpy().tolist(),
+                                0.0, threshold)  # scores are probabilities: none below 0
+        return torch.as_tensor(np.asarray(kept, np.int64).ravel(), device=boxes.device)
+    # ties (scores saturate at 1.0) broken as facenet-pytorch's own NMS does: from the end
+    # of numpy's ascending argsort of the float32 scores
+    order = np.argsort(scores.cpu().numpy())[::-1]
+    area = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+    kept_list: list[int] = []
     remaining = np.asarray(order)
     while remaining.size:
         i, rest = remaining[0], remaining[1:]
-        kept.append(int(i))
+        kept_list.append(int(i))
         same = g[rest] == g[i]
         mine = rest[same]
-        iw = np.maximum(0.0, np.minimum(b[i, 2], b[mine, 2]) - np.maximum(b[i, 0], b[mine, 0]) + one)
-        ih = np.maximum(0.0, np.minimum(b[i, 3], b[mine, 3]) - np.maximum(b[i, 1], b[mine, 1]) + one)
-        inter = iw * ih
-        if min_mode:
-            overlap = inter / np.minimum(area[i], area[mine])
-        else:
-            overlap = inter / (area[i] + area[mine] - inter)
+        iw = np.maximum(0.0, np.minimum(b[i, 2], b[mine, 2]) - np.maximum(b[i, 0], b[mine, 0]) + 1)
+        ih = np.maximum(0.0, np.minimum(b[i, 3], b[mine, 3]) - np.maximum(b[i, 1], b[mine, 1]) + 1)
+        overlap = iw * ih / np.minimum(area[i], area[mine])
         suppressed = np.zeros(len(rest), bool)
         suppressed[same] = overlap > threshold
         remaining = rest[~suppressed]  # still best first
-    return torch.as_tensor(kept, dtype=torch.long, device=boxes.device)
+    return torch.as_tensor(kept_list, dtype=torch.long, device=boxes.device)
