@@ -308,6 +308,8 @@ app.add_typer(index_app, name="index")
 app.add_typer(gallery_app, name="gallery")
 audit_app = typer.Typer(help="The audit trail's integrity.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+keys_app = typer.Typer(help="API keys for `faceid serve` (read-only or admin).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Data directory (database, index); default $FACEID_HOME or ~/.local/share/faceid.", envvar="FACEID_HOME")]
 
@@ -874,11 +876,7 @@ def events(
         when = when.replace(tzinfo=timezone.utc)
     _, store = _store(home, db)
     rows = store.events(when, person, limit, kind.value if kind else None)
-    keys = ("id", "time", "kind", "door", "actor", "source", "decision", "reason",
-            "person_id", "person_name", "distance", "margin", "liveness", "model", "tau",
-            "actuation")
-    data = [{**{k: getattr(e, k) for k in keys},
-             "delivery": json.loads(e.delivery) if e.delivery else None} for e in rows]
+    data = [e.to_dict() for e in rows]
     t = Table("time", "kind", "decision", "reason", "person", "distance", "liveness", "door",
               "actuation", title=f"{len(rows)} event(s)")
     for e in rows:
@@ -1103,6 +1101,85 @@ def _show(image) -> None:  # noqa: ANN001
     except cv2.error:
         raise InputError("--show needs OpenCV with a GUI (pip install opencv-python) and a "
                          "display; use --record FILE to save the annotated video") from None
+
+
+class KeyScope(str, Enum):
+    read = "read"
+    admin = "admin"
+
+
+@keys_app.command("add")
+def keys_add(name: Annotated[str, typer.Argument(help="What the key is for (a kiosk, the panel).")],
+             scope: Annotated[KeyScope, typer.Option(help="read: verify, identify, compare, lists; admin: also enrol, change, remove.")] = KeyScope.read,
+             home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Make an API key. It is printed once and only its hash is kept: store it now.
+
+    Example: faceid keys add front-kiosk --scope read
+    """
+    from db.keys import add_key
+
+    _, store = _store(home, db, create=True)
+    info, token = add_key(store, name, scope.value)
+    if not as_json:
+        err.print(f"key #{info.id} {info.name!r} ({info.scope}); shown once, keep it safe:")
+    _emit({**info.to_dict(), "key": token}, as_json, token)
+
+
+@keys_app.command("list")
+def keys_list(home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """The keys (never the keys themselves: their first characters, scope, state).
+
+    Example: faceid keys list --json
+    """
+    from db.keys import list_keys
+
+    _, store = _store(home, db)
+    keys = list_keys(store)
+    t = Table("id", "name", "starts with", "scope", "created", "revoked", title=f"{len(keys)} key(s)")
+    for k in keys:
+        t.add_row(str(k.id), k.name, k.prefix, k.scope, k.created_at.strftime("%Y-%m-%d %H:%M"),
+                  k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "")
+    _emit({"keys": [k.to_dict() for k in keys]}, as_json, t)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id (#3) or name.")],
+                home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Revoke a key: requests with it are refused from now on.
+
+    Example: faceid keys revoke "#3"
+    """
+    from db.keys import revoke_key
+
+    _, store = _store(home, db)
+    info = revoke_key(store, key)
+    _emit(info.to_dict(), as_json, f"revoked key #{info.id} {info.name!r}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    max_upload_mb: Annotated[float, typer.Option(min=0.01, max=1024, help="Largest photo accepted, in MB (refused before decoding).")] = 10.0,
+    home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
+    min_face: MinFaceOpt = 40.0,
+) -> None:
+    """The HTTP API: verify, identify, compare, enrol, people, events, gallery status, with
+    API keys (`faceid keys add`); health at /health and /ready, metrics at /metrics, the
+    OpenAPI docs at /docs. The models load once, before the first request.
+
+    Example: faceid serve --port 8000 --home /var/lib/faceid
+    """
+    import numpy as np
+    import uvicorn
+
+    from faceid.service.app import Service, create_app
+
+    gallery = _gallery(home, db, model, views, min_face, create=True)
+    gallery.fid.embed_images([np.zeros((64, 64, 3), np.uint8)])  # load the models now
+    service = Service(gallery, max_upload=int(max_upload_mb * 1024 * 1024))
+    err.print(f"faceid serve on http://{host}:{port} (docs at /docs)")
+    uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
 
 
 from training.cli import register as register_training  # noqa: E402

@@ -7,6 +7,7 @@ never created with ``create_all`` outside tests of the migration itself.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -138,6 +139,15 @@ class Event(Base):
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
 
+    SHOWN = ("id", "time", "kind", "door", "actor", "source", "decision", "reason", "person_id",
+             "person_name", "distance", "margin", "liveness", "model", "tau", "actuation")
+
+    def to_dict(self) -> dict[str, object]:
+        """What ``faceid events`` and the API show of a row: no details (they may name the
+        nearest candidate of an unknown face), no snapshot."""
+        return {**{k: getattr(self, k) for k in self.SHOWN},
+                "delivery": json.loads(self.delivery) if self.delivery else None}
+
 
 class OperatingPointRecord(Base):
     """The thresholds one model's gallery decided with from ``created_at`` on, and what they
@@ -177,3 +187,20 @@ class CohortTemplate(Base):
     source: Mapped[str] = mapped_column(Text)
     source_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(Base):
+    """A key for ``faceid serve``. The key itself is shown once, when made; the database
+    keeps its first characters (to find the row) and the SHA-256 of the whole (keys are
+    256-bit random tokens, so a fast hash is enough: there is nothing to guess)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(16))  # "read" | "admin"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -289,7 +289,7 @@ class Store:
             if rows:
                 self._bump(s, {model_id})
             if rows or created:
-                self._admin(s, "enrol" if created else "add_templates", person,
+                self.admin_event(s, "enrol" if created else "add_templates", person,
                             templates=len(rows), model_id=model_id)
             return result
 
@@ -337,10 +337,10 @@ class Store:
             if name is not None:
                 p.name = name
             if external_id is not None or name is not None:
-                self._admin(s, "rename", p, before=before, after=p.label)
+                self.admin_event(s, "rename", p, before=before, after=p.label)
             if active is not None and active != p.active:
                 p.active = active
-                self._admin(s, "enable" if active else "disable", p)
+                self.admin_event(s, "enable" if active else "disable", p)
             s.flush()
             return p.label
 
@@ -363,7 +363,7 @@ class Store:
                     sa.update(Event).where(Event.person_id == p.id)
                     .where(Event.snapshot_jpeg.is_not(None))
                     .values(snapshot_jpeg=None)).rowcount
-            self._admin(s, "erase" if erase else "remove", p, **details)
+            self.admin_event(s, "erase" if erase else "remove", p, **details)
             s.delete(p)
             self._bump(s, set(removed))
         if erase and self.engine.dialect.name == "sqlite":
@@ -412,7 +412,7 @@ class Store:
             rec = OperatingPointRecord(model_id=model_id, **fields)
             s.add(rec)
             s.flush()
-            self._admin(s, "thresholds", None, model_id=model_id, **{
+            self.admin_event(s, "thresholds", None, model_id=model_id, **{
                 k: fields[k] for k in ("method", "fpir", "far", "tau_identify", "tau_verify",
                                        "people") if k in fields})
             return rec
@@ -444,7 +444,7 @@ class Store:
             s.add_all(rows)
             if rows:
                 self._bump(s, {model_id})
-                self._admin(s, "cohort_add", None, model_id=model_id, added=len(rows))
+                self.admin_event(s, "cohort_add", None, model_id=model_id, added=len(rows))
             return len(rows)
 
     def cohort_vectors(self, model_id: int) -> np.ndarray:
@@ -466,7 +466,7 @@ class Store:
             n = s.execute(sa.delete(CohortTemplate).filter_by(model_id=model_id)).rowcount
             if n:
                 self._bump(s, {model_id})
-                self._admin(s, "cohort_clear", None, model_id=model_id, removed=n)
+                self.admin_event(s, "cohort_clear", None, model_id=model_id, removed=n)
             return n or 0
 
     def enrolled_hashes(self, name: str, model_id: int) -> set[str]:
@@ -516,9 +516,9 @@ class Store:
         """An admin action that changes no person row (a threshold, a cohort, a re-embed)."""
         with self.session(write=True) as s:
             person = self.resolve(ref, s) if ref is not None else None
-            return self._admin(s, action, person, **details).id
+            return self.admin_event(s, action, person, **details).id
 
-    def _admin(self, s: Session, action: str, person: Person | None, **details: Any) -> Event:
+    def admin_event(self, s: Session, action: str, person: Person | None, **details: Any) -> Event:
         """The audit row of an admin action, in the same transaction as the action itself:
         no enrolment or removal without its trace. Never holds biometric data."""
         return self._append(s, kind="admin", source="admin", decision=action, reason=action,

@@ -54,6 +54,15 @@ def source_hash(source: ImageSource) -> str:
                     h.update(block)
         except (InputError, OSError):
             h.update(str(source).encode())
+    elif hasattr(source, "read"):  # a file object (an upload): its whole content, position kept
+        try:
+            where = source.tell()
+            source.seek(0)
+            for block in iter(lambda: source.read(1 << 20), b""):
+                h.update(block)
+            source.seek(where)
+        except (OSError, ValueError, AttributeError):  # not seekable: it is read once
+            h.update(f"{type(source).__name__}:{id(source)}".encode())
     else:
         try:
             h.update(source.tobytes())  # a PIL image

@@ -186,6 +186,12 @@ class UnknownPerson(FaceIDError):
     exit_code = 53
 
 
+class UnknownKey(FaceIDError):
+    """``faceid keys revoke`` names no key of this gallery."""
+
+    exit_code = 60
+
+
 class AmbiguousPerson(FaceIDError):
     """A name matches several people; the message lists their ids."""
 

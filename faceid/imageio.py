@@ -75,7 +75,8 @@ def source_name(source: object) -> str:
         return "<image>"
     if isinstance(source, (bytes, bytearray, memoryview)):
         return "<bytes>"
-    return f"<{type(source).__name__}>"
+    name = getattr(source, "name", None)  # a file object: the file it reads, or an upload's
+    return name if isinstance(name, str) and name else f"<{type(source).__name__}>"
 
 
 def load_image(source: ImageSource, *, limit: int | None = None) -> np.ndarray:
