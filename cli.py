@@ -46,13 +46,20 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _settings(threads: Annotated[Optional[int], typer.Option("--threads", min=1, max=1024, envvar="FACEID_THREADS", help="CPU threads for the networks (default: all cores; 1 on a busy machine, where more threads only fight each other).")] = None,
+def _settings(ctx: typer.Context,
+              config: Annotated[Optional[Path], typer.Option("--config", envvar="FACEID_CONFIG", help="Settings file (default: $FACEID_HOME/faceid.toml, else /etc/faceid/faceid.toml). Flags and environment variables override it.")] = None,
+              threads: Annotated[Optional[int], typer.Option("--threads", min=1, max=1024, envvar="FACEID_THREADS", help="CPU threads for the networks (default: all cores; 1 on a busy machine, where more threads only fight each other).")] = None,
               _show_version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version, help="Print faceid's version and exit.")] = False,
               detector: Annotated[Optional[DetectorName], typer.Option("--detector", envvar="FACEID_DETECTOR", case_sensitive=False, help="Face detector: mtcnn or yunet (default: mtcnn for photos, yunet for `watch`, several times faster on video).")] = None) -> None:
     if threads is not None:
         os.environ["FACEID_THREADS"] = str(threads)
     if detector is not None:
         os.environ["FACEID_DETECTOR"] = detector.value
+    from faceid import sitefile
+
+    path = sitefile.find(config)
+    if path is not None:
+        ctx.default_map = sitefile.apply(path, ctx.command)
 
 
 def _check_tau(value: Optional[float]) -> Optional[float]:
@@ -1180,6 +1187,37 @@ def serve(
     service = Service(gallery, max_upload=int(max_upload_mb * 1024 * 1024))
     err.print(f"faceid serve on http://{host}:{port} (docs at /docs)")
     uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+
+
+class UnitKind(str, Enum):
+    serve = "serve"
+    door = "door"
+
+
+@app.command("install-service")
+def install_service(
+    kind: Annotated[UnitKind, typer.Argument(help="serve (the HTTP API) or door (one camera's `faceid watch`).")],
+    door: Annotated[Optional[str], typer.Option(help="The door's name (kind door): its unit is faceid-door-NAME.service.")] = None,
+    config: Annotated[Path, typer.Option(help="The settings file the unit starts faceid with.")] = Path("/etc/faceid/faceid.toml"),
+    data: Annotated[Path, typer.Option(help="The data directory: the only path the service may write.")] = Path("/var/lib/faceid"),
+    user: Annotated[str, typer.Option(help="The system user the service runs as.")] = "faceid",
+    unit_dir: Annotated[Path, typer.Option(help="Where to write the unit.")] = Path("/etc/systemd/system"),
+    threads: Annotated[int, typer.Option(min=1, max=1024, help="CPU threads for its networks.")] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a systemd unit for the server or a door (restart always, its own user, the data
+    directory as the only writable path). Then: systemctl daemon-reload; systemctl enable
+    --now faceid-serve (or faceid-door-NAME).
+
+    Example: sudo faceid install-service door --door front --config /etc/faceid/faceid.toml
+    """
+    from faceid.service.units import install
+
+    path = install(kind.value, unit_dir, config=config.resolve(), data=data, user=user,
+                   door=door, threads=threads)
+    unit = path.stem
+    _emit({"unit": str(path)}, as_json,
+          f"wrote {path}; now: systemctl daemon-reload && systemctl enable --now {unit}")
 
 
 from training.cli import register as register_training  # noqa: E402
