@@ -58,8 +58,9 @@ def test_environment_only_settings_are_exported_unless_already_set(tmp_path, mon
 
     cfg = tmp_path / "faceid.toml"
     cfg.write_text('key_file = "/etc/faceid/site.key"\ndetector = "yunet"\n')
-    monkeypatch.delenv("FACEID_KEY_FILE", raising=False)
-    monkeypatch.setenv("FACEID_DETECTOR", "mtcnn")
+    # a copy of the environment: what the file exports must not leak into other tests
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items()
+                                        if k != "FACEID_KEY_FILE"} | {"FACEID_DETECTOR": "mtcnn"})
     sitefile.apply(cfg, typer.main.get_command(app))
     assert os.environ["FACEID_KEY_FILE"] == "/etc/faceid/site.key"
     assert os.environ["FACEID_DETECTOR"] == "mtcnn"  # the environment wins
