@@ -204,3 +204,26 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(128))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DoorRecord(Base):
+    """A door's last heartbeat (``faceid watch`` writes it every few seconds): what the
+    server shows of each door of a site. Status only, not audit: rewritten in place."""
+
+    __tablename__ = "doors"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    host: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    running: Mapped[bool] = mapped_column(Boolean)
+    state: Mapped[str] = mapped_column(String(20))  # "ok" | "degraded"
+    frames: Mapped[int] = mapped_column(Integer)
+    fps: Mapped[float | None] = mapped_column(Float)
+    last_decision: Mapped[str | None] = mapped_column(String(50))
+    last_decision_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def to_dict(self) -> dict[str, object]:
+        return {c: getattr(self, c) for c in (
+            "name", "host", "started_at", "last_seen", "running", "state", "frames", "fps",
+            "last_decision", "last_decision_at")}

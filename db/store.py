@@ -25,7 +25,7 @@ from db.crypto import Sealer, load_key
 from db.audit import GENESIS, ChainReport, check_row, link, record_of
 from db.engine import (DEFAULT_TIMEOUT, WRITE_OPTION, create_engine, lock_for_writing, migrate,
                        require_existing, safe_url, translate_errors)
-from db.schema import (CohortTemplate, Event, ModelRecord, OperatingPointRecord, Person,
+from db.schema import (CohortTemplate, DoorRecord, Event, ModelRecord, OperatingPointRecord, Person,
                        Template)
 from faceid.errors import AmbiguousPerson, DuplicatePerson, UnknownPerson
 from faceid.terminal import check_label
@@ -504,6 +504,21 @@ class Store:
                              .filter_by(model_id=model_id).order_by(Template.id)).all()
         for person_id, source, digest, jpeg in rows:
             yield person_id, source, digest, self.sealer.open(jpeg, "face_jpeg")
+
+    # -- doors --------------------------------------------------------------------------
+    def door_heartbeat(self, name: str, **fields: Any) -> None:
+        """Create or rewrite door ``name``'s status row (``DoorRecord`` fields)."""
+        with self.session(write=True) as s:
+            row = s.get(DoorRecord, name)
+            if row is None:
+                row = DoorRecord(name=name)
+                s.add(row)
+            for key, value in fields.items():
+                setattr(row, key, value)
+
+    def doors(self) -> list[DoorRecord]:
+        with self.session() as s:
+            return list(s.scalars(sa.select(DoorRecord).order_by(DoorRecord.name)))
 
     # -- events -------------------------------------------------------------------------
     def add_event(self, **fields: Any) -> int:

@@ -42,9 +42,9 @@ def gallery(db_url: str, fid, tmp_path: Path) -> Gallery:
 def test_schema_is_migrated_once(db_url: str) -> None:
     s1 = Store(db_url)
     s2 = Store(db_url)  # a second open sees the head revision and changes nothing
-    assert s1.schema_revision == s2.schema_revision == "0004"
+    assert s1.schema_revision == s2.schema_revision == "0005"
     tables = set(sa.inspect(s1.engine).get_table_names())
-    assert {"people", "templates", "models", "events", "api_keys", "alembic_version"} <= tables
+    assert {"people", "templates", "models", "events", "api_keys", "doors", "alembic_version"} <= tables
 
 
 def test_newer_schema_is_refused(db_url: str) -> None:

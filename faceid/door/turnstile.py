@@ -17,6 +17,7 @@ database is back.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -55,6 +56,7 @@ class WatchConfig:
     refresh_s: float = 2.0  # how often to look for enrolments by other processes
     door: str | None = None  # the door's name in the audit trail
     unwritten_max: int = 10_000  # decisions held while the database is down
+    heartbeat_s: float = 5.0  # how often the door's status row is rewritten (wall seconds)
 
 
 @dataclass
@@ -133,6 +135,8 @@ class Turnstile:
             maxlen=config.unwritten_max)
         self._last_refresh = -1e9
         self._retry_at = -1e9
+        self._beat_at = -1e9
+        self._beat_frames = 0
         self.started = datetime.now(timezone.utc)
         if config.claim is not None:
             self.claimed = gallery.store.resolve(config.claim)  # unknown claim: fail early
@@ -150,6 +154,7 @@ class Turnstile:
         report = FrameReport(t, "idle")
         self.health.frames += 1
         self._refresh(t)
+        self._heartbeat()
         self._flush_unwritten(t)
         start = time.perf_counter()
         try:
@@ -205,6 +210,30 @@ class Turnstile:
         except Exception as exc:  # noqa: BLE001 - the database may come back
             log.warning("gallery refresh failed: %s", exc)
             self.health.fault("refresh", exc)
+
+    def _heartbeat(self, running: bool = True) -> None:
+        """Every ``heartbeat_s`` of wall time (and when stopping), rewrite this door's status
+        row, which the server shows: state, frames, fps, last decision. A door without a
+        name writes none; a database fault is counted in ``health``, never stops the door."""
+        now = time.monotonic()
+        if self.config.door is None or (running and now - self._beat_at < self.config.heartbeat_s):
+            return
+        elapsed = now - self._beat_at
+        fps = (self.health.frames - self._beat_frames) / elapsed if elapsed < 1e6 else None
+        self._beat_at, self._beat_frames = now, self.health.frames
+        last = self.decisions[-1] if self.decisions else None
+        try:
+            self.gallery.store.door_heartbeat(
+                self.config.door, host=socket.gethostname(), started_at=self.started,
+                last_seen=datetime.now(timezone.utc), running=running,
+                state="degraded" if self.health.degraded else "ok",
+                frames=self.health.frames, fps=None if fps is None else round(fps, 2),
+                last_decision=last and f"{last.decision}:{last.reason}",
+                last_decision_at=last and datetime.fromisoformat(last.time))
+            self.health.ok("heartbeat")
+        except Exception as exc:  # noqa: BLE001 - status only: the door goes on deciding
+            log.warning("door status not written: %s", exc)
+            self.health.fault("heartbeat", exc)
 
     def _gather(self, frame: np.ndarray, track: Track[TrackState], report: FrameReport) -> None:
         """Encode the subject's face if this frame passes the quality gate."""
@@ -380,6 +409,7 @@ class Turnstile:
         deliveries were left undelivered."""
         self._retry_at = -1e9
         self._flush_unwritten(0.0)
+        self._heartbeat(running=False)
         return self.outbox.close(wait_s)
 
     def prune_snapshots(self) -> int:

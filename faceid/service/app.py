@@ -311,6 +311,12 @@ def create_app(service: Service) -> FastAPI:
             since = since.replace(tzinfo=timezone.utc)
         return {"events": [e.to_dict() for e in store.events(since, person, limit, kind)]}
 
+    @app.get("/v1/doors")
+    def doors(key: Reader) -> dict[str, Any]:
+        """Each door's last heartbeat (``faceid watch --door NAME`` writes one every few
+        seconds): running, ok or degraded, frames, fps, last decision."""
+        return {"doors": [d.to_dict() for d in store.doors()]}
+
     @app.get("/v1/gallery")
     def gallery_status(key: Reader) -> dict[str, Any]:
         """The index and the operating point in force."""
