@@ -99,10 +99,10 @@ MinFaceOpt = Annotated[float, typer.Option(callback=_check_min_face, help="Small
 
 
 def _fid(model: Optional[str], views: Optional[str] = None, min_face: float = 40.0,
-         video: bool = False):  # noqa: ANN202
+         video: bool = False, detector=None):  # noqa: ANN001, ANN202
     from faceid.pipeline import FaceID
 
-    return FaceID(model, views=views, min_face=min_face, video=video)
+    return FaceID(model, views=views, min_face=min_face, video=video, detector=detector)
 
 
 def _progress(total: int, desc: str):  # noqa: ANN202
@@ -345,12 +345,13 @@ def _gallery(home: Optional[Path], db: Optional[str], model: Optional[str],
              views: Optional[str] = None, min_face: float = 40.0,
              tau: Optional[float] = None, fpir: Optional[float] = None,
              far: Optional[float] = None, create: bool = False,
-             video: bool = False):  # noqa: ANN202
+             video: bool = False, detector=None):  # noqa: ANN001, ANN202
     """Open store + index for the model; say on stderr what was repaired."""
     from faceid.gallery import Gallery
 
     home, store = _store(home, db, create)
-    gallery = Gallery(store, _fid(model, views, min_face, video), home / "index", tau=tau,
+    gallery = Gallery(store, _fid(model, views, min_face, video, detector), home / "index",
+                      tau=tau,
                       fpir=fpir, far=far)
     for message in gallery.messages:
         err.print(styled(("note:", "yellow"), f" {message}"), soft_wrap=True)
@@ -1180,9 +1181,11 @@ def serve(
     import numpy as np
     import uvicorn
 
+    from faceid.detectors import default_detector, make_detector
     from faceid.service.app import Service, create_app
 
-    gallery = _gallery(home, db, model, views, min_face, create=True)
+    detector = make_detector(default_detector(server=True))
+    gallery = _gallery(home, db, model, views, min_face, create=True, detector=detector)
     gallery.fid.embed_images([np.zeros((64, 64, 3), np.uint8)])  # load the models now
     service = Service(gallery, max_upload=int(max_upload_mb * 1024 * 1024))
     err.print(f"faceid serve on http://{host}:{port} (docs at /docs)")

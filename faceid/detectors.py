@@ -3,9 +3,10 @@
 Both give the same :class:`~faceid.detection.Face` with O-Net-refined points, so a template
 enrolled through one matches a probe found by the other (``docs/BENCHMARKS.md``, "A faster
 detector", measures how closely). The choice is per process: ``faceid --detector`` or
-``FACEID_DETECTOR``. Unset, photos go through MTCNN (the most accurate on LFW) and video
-(``watch``, enrolment from a camera) through YuNet on frames shrunk to 320 px: a door has
-33 ms per frame at 30 fps, and MTCNN alone takes 35-45 ms of it.
+``FACEID_DETECTOR``. Unset, photos on the command line go through MTCNN (the most accurate
+on LFW by 0.1 point), ``faceid serve`` through YuNet on photos up to 640 px (a request's
+latency), and video (``watch``) through YuNet on frames shrunk to 320 px: a door has 33 ms
+per frame at 30 fps, and MTCNN alone takes 35-45 ms of it.
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ class Detector(Protocol):
     def detect_batch(self, images: list[np.ndarray]) -> list[list[Face]]: ...
 
 
-def default_detector(video: bool = False) -> DetectorName:
+def default_detector(video: bool = False, server: bool = False) -> DetectorName:
     """``FACEID_DETECTOR`` when set (a usage error naming it when it is not a detector's
-    name), else YuNet for ``video`` and MTCNN for photos."""
+    name), else YuNet for ``video`` and for the HTTP ``server`` (its latency target needs
+    the faster detector; bench.serve_latency), MTCNN for photos on the command line."""
     text = os.environ.get("FACEID_DETECTOR", "").strip().lower()
     if not text:
-        return DetectorName.yunet if video else DetectorName.mtcnn
+        return DetectorName.yunet if video or server else DetectorName.mtcnn
     try:
         return DetectorName(text)
     except ValueError:
