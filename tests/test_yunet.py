@@ -121,6 +121,7 @@ def test_photos_use_mtcnn_and_video_yunet_unless_told(monkeypatch):
     monkeypatch.delenv("FACEID_DETECTOR", raising=False)
     assert default_detector() is DetectorName.mtcnn
     assert default_detector(video=True) is DetectorName.yunet
+    assert default_detector(server=True) is DetectorName.yunet  # faceid serve's latency
     door = make_detector(video=True)
     assert isinstance(door, YuNetDetector) and door.max_side == VIDEO_SIDE
     monkeypatch.setenv("FACEID_DETECTOR", "YuNet")

@@ -214,10 +214,13 @@ class Turnstile:
     def _heartbeat(self, running: bool = True) -> None:
         """Every ``heartbeat_s`` of wall time (and when stopping), rewrite this door's status
         row, which the server shows: state, frames, fps, last decision. A door without a
-        name writes none; a database fault is counted in ``health``, never stops the door."""
+        name writes none; a failed write is counted in ``health.faults`` and never stops or
+        degrades the door, and none is tried while recording is failing."""
         now = time.monotonic()
         if self.config.door is None or (running and now - self._beat_at < self.config.heartbeat_s):
             return
+        if running and ({"record", "refresh"} & set(self.health.failing)):
+            return  # the database is known to be failing: do not wait on it for status
         elapsed = now - self._beat_at
         fps = (self.health.frames - self._beat_frames) / elapsed if elapsed < 1e6 else None
         self._beat_at, self._beat_frames = now, self.health.frames
@@ -230,10 +233,11 @@ class Turnstile:
                 frames=self.health.frames, fps=None if fps is None else round(fps, 2),
                 last_decision=last and f"{last.decision}:{last.reason}",
                 last_decision_at=last and datetime.fromisoformat(last.time))
-            self.health.ok("heartbeat")
         except Exception as exc:  # noqa: BLE001 - status only: the door goes on deciding
+            # counted, but not a reason to call the door degraded: deciding and recording
+            # are what health watches, and their own faults say when the database is down
             log.warning("door status not written: %s", exc)
-            self.health.fault("heartbeat", exc)
+            self.health.faults["heartbeat"] = self.health.faults.get("heartbeat", 0) + 1
 
     def _gather(self, frame: np.ndarray, track: Track[TrackState], report: FrameReport) -> None:
         """Encode the subject's face if this frame passes the quality gate."""
