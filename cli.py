@@ -1184,6 +1184,14 @@ def serve(
     from faceid.detectors import default_detector, make_detector
     from faceid.service.app import Service, create_app
 
+    import socket
+
+    with socket.socket() as probe:  # before loading anything: a clear line, not uvicorn's log
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UsageError(f"--host {host} --port {port}: cannot listen there "
+                             f"({exc.strerror or exc})") from None
     detector = make_detector(default_detector(server=True))
     gallery = _gallery(home, db, model, views, min_face, create=True, detector=detector)
     gallery.fid.embed_images([np.zeros((64, 64, 3), np.uint8)])  # load the models now

@@ -234,3 +234,16 @@ def test_faceid_serve_answers_over_loopback_and_keys_come_from_the_cli(tmp_path,
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_port_in_use_is_one_clear_line(tmp_path):
+    import socket
+
+    from tests.test_cli import assert_one_line_error, run
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        p = run("serve", "--port", port, "--home", tmp_path)
+    assert_one_line_error(p, 2, f"--port {port}")
