@@ -168,6 +168,11 @@ class Gallery:
         return opt.ReferenceImpostors(cal["impostor_mean"], cal["impostor_sd"],
                                       cal["impostor_pairs"], cal.get("data", ""))
 
+    @property
+    def point_known(self) -> bool:
+        """Whether :meth:`operating_point` would answer without reading or estimating."""
+        return self._point is not None
+
     def operating_point(self) -> opt.OperatingPoint:
         """The operating point in force: the stored one while it still describes this
         gallery (same method and targets, people within 5%), else a new estimate, stored

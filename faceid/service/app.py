@@ -22,6 +22,7 @@ does not postpone them (no ``from __future__ import annotations``).
 """
 
 import io
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -58,8 +59,12 @@ class Service:
     and picking up other processes' changes take it alone."""
 
     def __init__(self, gallery: Gallery, *, max_upload: int = DEFAULT_MAX_UPLOAD,
-                 liveness: PassiveCheck | None = None, refresh_s: float = 2.0) -> None:
+                 liveness: PassiveCheck | None = None, refresh_s: float = 2.0,
+                 workers: int | None = None) -> None:
         self.gallery = gallery
+        # decisions running at once: one per core; more only share the cores and stretch
+        # every request (first come, first served beats everyone at half speed)
+        self.workers = threading.BoundedSemaphore(workers or os.cpu_count() or 1)
         self.max_upload = max_upload
         self.liveness = liveness
         self.refresh_s = refresh_s
@@ -71,12 +76,17 @@ class Service:
     def reading(self) -> Iterator[Gallery]:
         """The gallery for one decision, other processes' changes loaded first."""
         if time.monotonic() - self._refreshed >= self.refresh_s:
-            with self.lock.exclusive():
-                if time.monotonic() - self._refreshed >= self.refresh_s:
-                    self.gallery.refresh()
-                    self.gallery.operating_point()  # estimated (and stored) here, alone
+            gallery = self.gallery
+            if gallery.store.revision(gallery.model.id) == gallery.index.revision:
+                self._refreshed = time.monotonic()  # nothing moved: no need to stop anyone
+            else:
+                with self.lock.exclusive():
+                    gallery.refresh()
                     self._refreshed = time.monotonic()
-        with self.lock.shared():
+        if not self.gallery.point_known:  # no operating point yet: estimated (and stored) alone
+            with self.lock.exclusive():
+                self.gallery.operating_point()
+        with self.workers, self.lock.shared():
             yield self.gallery
 
     @contextmanager
@@ -260,7 +270,8 @@ def create_app(service: Service) -> FastAPI:
     def compare(key: Reader, a: UploadFile, b: UploadFile) -> dict[str, Any]:
         """1:1 on two photos of one face each (no gallery)."""
         first, second = upload(a), upload(b)
-        return service.gallery.fid.compare(first, second).to_dict()
+        with service.workers:
+            return service.gallery.fid.compare(first, second).to_dict()
 
     @app.get("/v1/people")
     def people(key: Reader, q: str | None = None) -> dict[str, Any]:
