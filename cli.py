@@ -283,9 +283,10 @@ def calibrate(
     from faceid.pairs import read_pairs
     from faceid.verify_pairs import distinct_images
 
+    items = read_pairs(pairs, root)
     fid = _fid(model, views)
-    with _progress(distinct_images(read_pairs(pairs, root)), "embedding") as bar:
-        cal = calibrate_model(fid, pairs, root, far=far, write=write, progress=bar.update)
+    with _progress(distinct_images(items), "embedding") as bar:
+        cal = calibrate_model(fid, items, pairs, far=far, write=write, progress=bar.update)
     _emit(cal, as_json, _kv_table(f"calibration on {pairs.name}", cal))
 
 

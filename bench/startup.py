@@ -1,7 +1,9 @@
 """What a command costs before it does anything: wall time, CPU time and peak memory of
 ``faceid --help``, ``people list``, ``events``, ``model-info`` (on a gallery of one person,
 enrolled once before timing) and one ``faceid compare`` (a badge reader's call), each run in
-a fresh process as a user would, median of ``--runs``.
+a fresh process as a user would, median of ``--runs``; and, for where that time goes, the
+bare imports of the libraries those commands load (``import torch`` and friends, each in a
+fresh Python).
 
     .venv/bin/python -m bench.startup [--runs 5] [--repo OLD_CHECKOUT --repo .]
 """
@@ -24,11 +26,19 @@ ROOT = Path(__file__).resolve().parents[1]
 LFW = Path(os.environ.get("FACEID_LFW", "../shared/datasets/lfw")) / "lfw-deepfunneled"
 
 
+IMPORTS = ("torch", "cv2", "sqlalchemy.orm", "typer", "numpy")
+
+
 def measure(root: Path, args: list[str]) -> dict[str, float]:
     """One fresh ``faceid`` process: wall s and CPU s (user + system)."""
+    return measure_code(None, [str(root / "cli.py"), *args])
+
+
+def measure_code(code: str | None, argv: list[str] | None = None) -> dict[str, float]:
+    """One fresh Python running ``code`` (``-c``) or ``argv``: wall s and CPU s."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(root / "cli.py"), *args], check=True,
+    subprocess.run([sys.executable, *(argv if code is None else ["-c", code])], check=True,
                    capture_output=True, env={**os.environ, "FACEID_THREADS": "1"})
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -59,6 +69,11 @@ def main() -> None:
         for root in a.repo or [ROOT]:
             for name, args in commands.items():
                 report(root, name, args, a.runs)
+        for module in IMPORTS:
+            runs = [measure_code(f"import {module}") for _ in range(a.runs)]
+            print(json.dumps({"command": f"python -c 'import {module}'",
+                              "wall_s": round(statistics.median(r["wall_s"] for r in runs), 2),
+                              "cpu_s": round(statistics.median(r["cpu_s"] for r in runs), 2)}))
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

@@ -126,8 +126,10 @@ def identify(gallery: Gallery, photos: ImageSource | Sequence[ImageSource], *,
     runner-up; otherwise ``decision`` is "unknown" and no name is given. ``liveness``: a face
     the passive check does not find live is refused ("not_live" / "low_quality").
     ``record``: each row is an audit event (source ``api:<photo>``), as the CLI's are."""
+    from faceid.decisions import identify_photos
+
     many = isinstance(photos, Sequence) and not isinstance(photos, (str, bytes, bytearray))
-    return _decisions().identify_photos(
+    return identify_photos(
         gallery, list(photos) if many else [photos], top=top,
         liveness=_passive() if liveness else None, record="api:" if record else None)
 
@@ -137,7 +139,9 @@ def verify(gallery: Gallery, photo: ImageSource, claim: str | int, *,
     """1:1 against a claimed person (``"#12"``, ``"badge:B-7"``, a name, or an int id) at the
     gallery's 1:1 tau (set for its FAR target): ``same``, ``distance``, ``tau``, ``reason``.
     ``liveness`` and ``record`` as for :func:`identify`."""
-    return _decisions().verify_photo(gallery, photo, claim,
+    from faceid.decisions import verify_photo
+
+    return verify_photo(gallery, photo, claim,
                                      liveness=_passive() if liveness else None,
                                      record="api:" if record else None)
 
@@ -163,12 +167,6 @@ def watch(gallery: Gallery, source: int | str, *, claim: str | None = None,
             yield turnstile.process(frame, t)
     finally:
         turnstile.close()
-
-
-def _decisions():  # noqa: ANN202 - the module, imported when first needed
-    import faceid.decisions
-
-    return faceid.decisions
 
 
 def _passive():  # noqa: ANN202 - a PassiveCheck

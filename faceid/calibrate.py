@@ -18,6 +18,7 @@ from faceid import metrics
 from faceid.errors import PairsFileError
 
 if TYPE_CHECKING:
+    from faceid.pairs import Pair
     from faceid.pipeline import FaceID
 
 
@@ -64,18 +65,18 @@ def calibrate(distances: np.ndarray, labels: np.ndarray, far: float | None = Non
             "pairs": int(len(y))}
 
 
-def calibrate_model(fid: FaceID, pairs_file: Path, root: Path | None = None, *,
+def calibrate_model(fid: FaceID, pairs: list[Pair], pairs_file: Path, *,
                     far: float | None = None, write: Path | None = None,
                     progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Embed the labelled pairs of ``pairs_file`` with ``fid``, fit tau (for ``far``, or
-    best accuracy) and P(same | distance) for its view preset, and, with ``write``, save a
-    copy of its model file carrying them (weights still found from the new file's folder).
-    Returns the fit; a pair list that cannot be fitted is a PairsFileError naming it."""
+    """Embed the labelled ``pairs`` (read from ``pairs_file``) with ``fid``, fit tau (for
+    ``far``, or best accuracy) and P(same | distance) for its view preset, and, with
+    ``write``, save a copy of its model file carrying them (weights still found from the new
+    file's folder). Returns the fit; pairs that cannot be fitted are a PairsFileError naming
+    the file."""
     from faceid.modelfile import save_model_info, weights_path
-    from faceid.pairs import read_pairs
     from faceid.verify_pairs import labelled_distances, verify_pairs
 
-    results = verify_pairs(fid, read_pairs(pairs_file, root), progress=progress)
+    results = verify_pairs(fid, pairs, progress=progress)
     d, y = labelled_distances(results)
     try:
         cal = calibrate(d, y, far)

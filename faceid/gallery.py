@@ -290,10 +290,15 @@ class Gallery:
             self._fused = opt.person_centroids(vectors, owners, self._quality(ids))
         return self._fused
 
+    def behind(self) -> bool:
+        """Whether other processes changed the gallery since this index was built (one
+        query)."""
+        return self.store.revision(self.model.id) != self.index.revision
+
     def refresh(self) -> bool:
-        """Cheap check for changes by other processes (one query); resyncs when the
-        database moved on. Returns True when it reloaded."""
-        if self.store.revision(self.model.id) == self.index.revision:
+        """Resync when the database moved on (:meth:`behind`). Returns True when it
+        reloaded."""
+        if not self.behind():
             return False
         self.sync()
         return True

@@ -76,13 +76,10 @@ class Service:
     def reading(self) -> Iterator[Gallery]:
         """The gallery for one decision, other processes' changes loaded first."""
         if time.monotonic() - self._refreshed >= self.refresh_s:
-            gallery = self.gallery
-            if gallery.store.revision(gallery.model.id) == gallery.index.revision:
-                self._refreshed = time.monotonic()  # nothing moved: no need to stop anyone
-            else:
+            if self.gallery.behind():  # only then stop the readers to reload
                 with self.lock.exclusive():
-                    gallery.refresh()
-                    self._refreshed = time.monotonic()
+                    self.gallery.refresh()
+            self._refreshed = time.monotonic()
         if not self.gallery.point_known:  # no operating point yet: estimated (and stored) alone
             with self.lock.exclusive():
                 self.gallery.operating_point()
