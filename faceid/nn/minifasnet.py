@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from faceid.errors import LivenessModelError
-from faceid.nn.blocks import ConvNormAct
+from faceid.nn.blocks import ConvNormAct, SqueezeExcite
 
 # Per stage: (output width, expansion width of the strided first block, expansion widths of
 # the residual blocks). From the published weights' shapes (the reference's "keep" lists).
@@ -52,21 +52,6 @@ class ConvNormPReLU(ConvNormAct):
         self.append(nn.PReLU(cout))
 
 
-class SqueezeExcite(nn.Module):
-    """Channel gate: global average -> 1x1 reduce (BN, ReLU) -> 1x1 expand (BN) -> sigmoid,
-    multiplied onto the input. The reference puts batch-norm inside the gate, so it does too."""
-
-    def __init__(self, channels: int, reduction: int = 4) -> None:
-        super().__init__()
-        mid = channels // reduction
-        self.reduce = ConvNormAct(channels, mid, 1, bias=False)
-        self.expand = ConvNormAct(mid, channels, 1, act=False, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate = self.expand(self.reduce(x.mean(dim=(2, 3), keepdim=True)))
-        return x * torch.sigmoid(gate)
-
-
 class InvertedResidual(nn.Module):
     """1x1 expand (PReLU) -> 3x3 depthwise (PReLU) -> 1x1 linear projection, optionally
     squeeze-excited, plus the input when ``residual`` (MobileNetV2 / MobileFaceNet)."""
@@ -79,7 +64,8 @@ class InvertedResidual(nn.Module):
         self.expand = ConvNormPReLU(cin, mid, 1)
         self.dw = ConvNormPReLU(mid, mid, 3, stride, groups=mid)
         self.project = ConvNormAct(mid, cout, 1, act=False, bias=False)
-        self.se: nn.Module = SqueezeExcite(cout) if se else nn.Identity()
+        # the reference puts batch-norm inside the gate: SqueezeExcite's defaults
+        self.se: nn.Module = SqueezeExcite(cout, cout // 4) if se else nn.Identity()
         self.residual = residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
