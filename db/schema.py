@@ -222,8 +222,10 @@ class DoorRecord(Base):
     fps: Mapped[float | None] = mapped_column(Float)
     last_decision: Mapped[str | None] = mapped_column(String(50))
     last_decision_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    liveness: Mapped[str | None] = mapped_column(String(40))  # parts in force, "passive+motion"
+    last_liveness: Mapped[float | None] = mapped_column(Float)  # the last decision's score
 
     def to_dict(self) -> dict[str, object]:
         return {c: getattr(self, c) for c in (
             "name", "host", "started_at", "last_seen", "running", "state", "frames", "fps",
-            "last_decision", "last_decision_at")}
+            "last_decision", "last_decision_at", "liveness", "last_liveness")}

@@ -612,14 +612,34 @@ class Store:
             return r.rowcount or 0
 
     def events(self, since: datetime | None = None, person: str | None = None,
-               limit: int = 100, kind: str | None = None) -> list[Event]:
-        """Newest first; ``kind`` "decision" or "admin" keeps only those."""
+               limit: int = 100, kind: str | None = None, *, door: str | None = None,
+               decision: str | None = None, before: int | None = None) -> list[Event]:
+        """Newest first; ``kind`` "decision" or "admin", ``door`` and ``decision`` ("grant",
+        "deny", ...) keep only those; ``before`` (an event id) gives the page after one
+        that ended with that event."""
         with self.session() as s:
             q = sa.select(Event).order_by(Event.time.desc(), Event.id.desc()).limit(limit)
-            if kind is not None:
-                q = q.where(Event.kind == kind)
+            for column, value in ((Event.kind, kind), (Event.door, door),
+                                  (Event.decision, decision)):
+                if value is not None:
+                    q = q.where(column == value)
             if since is not None:
                 q = q.where(Event.time >= since)
+            if before is not None:
+                q = q.where(Event.id < before)
             if person is not None:
                 q = q.where(Event.person_id == self.resolve(person, s).id)
             return list(s.scalars(q))
+
+    def event_snapshot(self, event_id: int) -> bytes | None:
+        """The face snapshot recorded with an event (JPEG), or None (none kept, pruned,
+        erased, or no such event)."""
+        with self.session() as s:
+            blob = s.scalar(sa.select(Event.snapshot_jpeg).where(Event.id == event_id))
+        return self.sealer.open(blob, "snapshot_jpeg") if blob else None
+
+    def template_face(self, template_id: int) -> bytes | None:
+        """The face crop a template was encoded from (JPEG), or None."""
+        with self.session() as s:
+            blob = s.scalar(sa.select(Template.face_jpeg).where(Template.id == template_id))
+        return self.sealer.open(blob, "face_jpeg") if blob else None

@@ -42,9 +42,11 @@ def gallery(db_url: str, fid, tmp_path: Path) -> Gallery:
 def test_schema_is_migrated_once(db_url: str) -> None:
     s1 = Store(db_url)
     s2 = Store(db_url)  # a second open sees the head revision and changes nothing
-    assert s1.schema_revision == s2.schema_revision == "0005"
+    assert s1.schema_revision == s2.schema_revision == "0006"
     tables = set(sa.inspect(s1.engine).get_table_names())
     assert {"people", "templates", "models", "events", "api_keys", "doors", "alembic_version"} <= tables
+    doors = {c["name"] for c in sa.inspect(s1.engine).get_columns("doors")}
+    assert {"liveness", "last_liveness", "fps", "last_decision"} <= doors
 
 
 def test_newer_schema_is_refused(db_url: str) -> None:

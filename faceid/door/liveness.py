@@ -453,6 +453,13 @@ class LivenessGate:
         self.challenge_n = challenge_n
         self.rng = rng or random.SystemRandom()
 
+    @property
+    def parts(self) -> str:
+        """The parts in force, e.g. ``"passive+motion"`` (what a door reports of itself)."""
+        on = (("passive", self.passive is not None), ("motion", self.motion),
+              ("challenge", self.challenge))
+        return "+".join(name for name, enabled in on if enabled)
+
     def new_track(self) -> TrackLiveness:
         """Fresh liveness state for one tracked person."""
         return TrackLiveness(self)

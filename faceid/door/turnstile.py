@@ -232,7 +232,8 @@ class Turnstile:
                 state="degraded" if self.health.degraded else "ok",
                 frames=self.health.frames, fps=None if fps is None else round(fps, 2),
                 last_decision=last and f"{last.decision}:{last.reason}",
-                last_decision_at=last and datetime.fromisoformat(last.time))
+                last_decision_at=last and datetime.fromisoformat(last.time),
+                liveness=self.gate.parts, last_liveness=last and last.liveness)
         except Exception as exc:  # noqa: BLE001 - status only: the door goes on deciding
             # counted, but not a reason to call the door degraded: deciding and recording
             # are what health watches, and their own faults say when the database is down
