@@ -1170,12 +1170,16 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     max_upload_mb: Annotated[float, typer.Option(min=0.01, max=1024, help="Largest photo accepted, in MB (refused before decoding).")] = 10.0,
+    session_minutes: Annotated[float, typer.Option(min=0.05, max=24 * 60, help="The admin page signs a browser out after this long idle.")] = 30.0,
+    tls_cert: Annotated[Optional[Path], typer.Option(help="PEM certificate: serve https (the admin page's camera snapshot needs https off localhost).")] = None,
+    tls_key: Annotated[Optional[Path], typer.Option(help="PEM private key for --tls-cert.")] = None,
     home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None, views: ViewsOpt = None,
     min_face: MinFaceOpt = 40.0,
 ) -> None:
     """The HTTP API: verify, identify, compare, enrol, people, events, gallery status, with
     API keys (`faceid keys add`); health at /health and /ready, metrics at /metrics, the
-    OpenAPI docs at /docs. The models load once, before the first request.
+    OpenAPI docs at /docs; the web admin page at /admin (sign in with an admin key). The
+    models load once, before the first request.
 
     Example: faceid serve --port 8000 --home /var/lib/faceid
     """
@@ -1187,6 +1191,11 @@ def serve(
 
     import socket
 
+    if (tls_cert is None) != (tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together")
+    for pem in (tls_cert, tls_key):
+        if pem is not None and not pem.is_file():
+            raise UsageError(f"{pem}: no such file")
     with socket.socket() as probe:  # before loading anything: a clear line, not uvicorn's log
         try:
             probe.bind((host, port))
@@ -1196,9 +1205,12 @@ def serve(
     detector = make_detector(default_detector(server=True))
     gallery = _gallery(home, db, model, views, min_face, create=True, detector=detector)
     gallery.fid.embed_images([np.zeros((64, 64, 3), np.uint8)])  # load the models now
-    service = Service(gallery, max_upload=int(max_upload_mb * 1024 * 1024))
-    err.print(f"faceid serve on http://{host}:{port} (docs at /docs)")
-    uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+    service = Service(gallery, max_upload=int(max_upload_mb * 1024 * 1024),
+                      session_ttl_s=session_minutes * 60)
+    scheme = "https" if tls_cert else "http"
+    err.print(f"faceid serve on {scheme}://{host}:{port} (admin page at /admin, docs at /docs)")
+    uvicorn.run(create_app(service), host=host, port=port, log_level="warning",
+                ssl_certfile=tls_cert, ssl_keyfile=tls_key)
 
 
 class UnitKind(str, Enum):

@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 scripts/ensure-postgres.sh
+scripts/ensure-chromium.sh
 exec .venv/bin/python -m pytest "$@"

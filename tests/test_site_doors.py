@@ -53,6 +53,11 @@ def test_two_doors_and_the_server_share_one_postgresql(postgres, fid, tmp_path: 
     for d in shown:
         assert d["running"] is False and d["frames"] > 0 and d["state"] == "ok"
         assert d["last_decision"] == "grant:match"
+        assert d["liveness"] == "passive+motion" and 0.5 <= d["last_liveness"] <= 1.0
+    admin = add_key(store, "desk", "admin")[1]
+    client.post("/admin/login", data={"key": admin})
+    page = client.get("/admin/doors").text.split("<tbody>")[1]
+    assert page.count("grant:match") == 2 and "passive+motion" in page
 
 
 def test_an_enrolment_at_one_door_is_seen_by_another_within_its_refresh(db_url, fid, tmp_path):

@@ -3,7 +3,8 @@ the models loaded once per process.
 
 FastAPI (with uvicorn) because it is the well-kept Python stack for this: request parsing
 and validation, multipart uploads, OpenAPI docs at ``/docs`` from the same declarations, and
-a test client. Every endpoint but ``/health``, ``/ready`` and ``/metrics`` needs an API key
+a test client. The web admin page (``/admin``, :mod:`faceid.service.admin`) is served by the
+same process. Every endpoint but ``/health``, ``/ready`` and ``/metrics`` needs an API key
 (``Authorization: Bearer fid_...`` or ``X-API-Key``; ``faceid keys add``): ``read`` keys may
 verify, identify, compare and list; ``admin`` keys may also enrol, rename, disable and
 remove. Errors are JSON with the CLI's exit code for the same failure (``code``), its kind
@@ -32,7 +33,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from pydantic import BaseModel
 
 from db.keys import KeyInfo, check_key
@@ -43,6 +44,7 @@ from faceid.errors import (AmbiguousPerson, DuplicatePerson, FaceError, FaceIDEr
                            FileTooLarge, ImageTooLarge, InputError, NotAnImage, StoreError,
                            UnknownKey, UnknownPerson, UsageError)
 from faceid.gallery import Gallery
+from faceid.service.admin import DEFAULT_TTL_S, Sessions, mount_admin
 from faceid.service.metrics import Metrics
 
 DEFAULT_MAX_UPLOAD = 10 * 1024 * 1024  # bytes per photo; pixels are capped by FACEID_MAX_PIXELS
@@ -60,7 +62,7 @@ class Service:
 
     def __init__(self, gallery: Gallery, *, max_upload: int = DEFAULT_MAX_UPLOAD,
                  liveness: PassiveCheck | None = None, refresh_s: float = 2.0,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, session_ttl_s: float = DEFAULT_TTL_S) -> None:
         self.gallery = gallery
         # decisions running at once: one per core; more only share the cores and stretch
         # every request (first come, first served beats everyone at half speed)
@@ -70,7 +72,21 @@ class Service:
         self.refresh_s = refresh_s
         self.lock = SharedLock()
         self.metrics = Metrics()
+        self.sessions = Sessions(session_ttl_s)  # the admin page's signed-in browsers
         self._refreshed = 0.0
+
+    def take_upload(self, file: UploadFile) -> io.BytesIO:
+        """An upload's bytes, refused past the size limit before any decoding."""
+        name = file.filename or "upload"
+        if file.size is not None and file.size > self.max_upload:
+            raise FileTooLarge(f"{name}: {file.size:,} bytes, over the "
+                               f"{self.max_upload:,}-byte upload limit")
+        data = file.file.read(self.max_upload + 1)
+        if len(data) > self.max_upload:
+            raise FileTooLarge(f"{name}: over the {self.max_upload:,}-byte upload limit")
+        buf = io.BytesIO(data)
+        buf.name = name  # so errors and event sources name the upload
+        return buf
 
     @contextmanager
     def reading(self) -> Iterator[Gallery]:
@@ -175,19 +191,6 @@ def create_app(service: Service) -> FastAPI:
     Reader = Annotated[KeyInfo, Depends(key_for("read"))]
     Admin = Annotated[KeyInfo, Depends(key_for("admin"))]
 
-    def upload(file: UploadFile) -> io.BytesIO:
-        """The upload's bytes, refused past the size limit before any decoding."""
-        name = file.filename or "upload"
-        if file.size is not None and file.size > service.max_upload:
-            raise FileTooLarge(f"{name}: {file.size:,} bytes, over the "
-                               f"{service.max_upload:,}-byte upload limit")
-        data = file.file.read(service.max_upload + 1)
-        if len(data) > service.max_upload:
-            raise FileTooLarge(f"{name}: over the {service.max_upload:,}-byte upload limit")
-        buf = io.BytesIO(data)
-        buf.name = name  # so errors and event sources name the upload
-        return buf
-
     @app.exception_handler(FaceIDError)
     def _faceid_error(request: Request, exc: FaceIDError) -> JSONResponse:
         return JSONResponse(error_body(exc), status_code=status_of(exc))
@@ -238,7 +241,7 @@ def create_app(service: Service) -> FastAPI:
     def verify(key: Reader, image: UploadFile, claim: Annotated[str, Form()],
                liveness: Annotated[bool, Form()] = False) -> dict[str, Any]:
         """1:1: is the face in ``image`` the claimed person (``#id``, ``badge:ID``, a name)?"""
-        photo = upload(image)
+        photo = service.take_upload(image)
         with service.reading() as gallery:
             v = verify_photo(gallery, photo, claim, record=f"api:{key.name}:",
                              liveness=_check(service, liveness))
@@ -249,7 +252,7 @@ def create_app(service: Service) -> FastAPI:
     def identify(key: Reader, image: UploadFile, top: Annotated[int, Form(ge=1, le=50)] = 5,
                  liveness: Annotated[bool, Form()] = False) -> dict[str, Any]:
         """1:K: every face in ``image``, named or unknown at the gallery's operating point."""
-        photo = upload(image)
+        photo = service.take_upload(image)
         with service.reading() as gallery:
             rows = identify_photos(gallery, [photo], top=top, record=f"api:{key.name}:",
                                    liveness=_check(service, liveness))
@@ -266,7 +269,7 @@ def create_app(service: Service) -> FastAPI:
     @app.post("/v1/compare")
     def compare(key: Reader, a: UploadFile, b: UploadFile) -> dict[str, Any]:
         """1:1 on two photos of one face each (no gallery)."""
-        first, second = upload(a), upload(b)
+        first, second = service.take_upload(a), service.take_upload(b)
         with service.workers:
             return service.gallery.fid.compare(first, second).to_dict()
 
@@ -291,7 +294,7 @@ def create_app(service: Service) -> FastAPI:
               external_id: Annotated[str | None, Form()] = None,
               allow_duplicate: Annotated[bool, Form()] = False) -> dict[str, Any]:
         """Enrol a person from photos of one face each (all or nothing)."""
-        files = [upload(p) for p in photos]
+        files = [service.take_upload(p) for p in photos]
         with service.writing() as gallery:
             report = enroll_images(gallery, name, files, external_id=external_id,
                                    allow_duplicate=allow_duplicate)
@@ -325,12 +328,18 @@ def create_app(service: Service) -> FastAPI:
         seconds): running, ok or degraded, frames, fps, last decision."""
         return {"doors": [d.to_dict() for d in store.doors()]}
 
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        """People opening the server in a browser land on the admin page."""
+        return RedirectResponse("/admin/people", 303)
+
     @app.get("/v1/gallery")
     def gallery_status(key: Reader) -> dict[str, Any]:
         """The index and the operating point in force."""
         with service.reading() as gallery:
             return gallery.status()
 
+    mount_admin(app, service)
     return app
 
 
