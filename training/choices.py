@@ -15,3 +15,15 @@ class Mining(str, Enum):
 class Start(str, Enum):
     scratch = "scratch"
     finetune = "finetune"
+
+
+class Activation(str, Enum):
+    """LeNet-5's activation in ``faceid train-digits``: LeCun's tanh or the modern ReLU."""
+    tanh = "tanh"
+    relu = "relu"
+
+
+class Pool(str, Enum):
+    """LeNet-5's subsampling: LeCun's average or the modern max."""
+    avg = "avg"
+    max = "max"
