@@ -1248,5 +1248,9 @@ from training.cli import register as register_training  # noqa: E402
 
 register_training(app)
 
+from faceid.course_cli import register as register_course  # noqa: E402
+
+register_course(app)
+
 if __name__ == "__main__":
     app()

@@ -107,3 +107,13 @@ class ProgressLines:
         of = f"/{self.total} ({100 * self.done / self.total:.0f}%)" if self.total else ""
         print(f"{self.desc}: {self.done}{of}, {rate:.1f}/s", file=self.stream or sys.stderr,
               flush=True)
+
+
+def progress(total: int, desc: str, unit: str = "img") -> Any:
+    """A tqdm bar on a terminal; :class:`ProgressLines` on stderr otherwise (a log, a
+    journal). Use as a context manager and call ``update(n)``."""
+    if not sys.stderr.isatty():
+        return ProgressLines(total, desc)
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr)

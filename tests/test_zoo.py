@@ -100,3 +100,20 @@ def test_inception_five_branch_variants():
     assert kernels(InceptionBlock(16, 8, (8, 16), (4, 8), 8, five="5x5")) == [1, 5]
     x = torch.randn(1, 16, 9, 9)
     assert InceptionBlock(16, 8, (8, 16), (4, 8), 8, five="5x5")(x).shape == (1, 40, 9, 9)
+
+
+def test_zoo_list_command():
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    p = subprocess.run([sys.executable, str(ROOT / "cli.py"), "zoo", "list", "--json"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert p.returncode == 0, p.stderr
+    rows = {r["name"]: r for r in json.loads(p.stdout)}
+    assert rows["resnet50"]["parameters"] == PUBLISHED["resnet50"]
+    assert rows["dlib_resnet_v1"]["used_in"].startswith("face encoder")
+    assert rows["minifasnet_v2"]["used_in"].startswith("liveness")
+    assert rows["lenet5"]["input"] == "1x32x32" and rows["vgg16"]["macs"] > 15e9

@@ -101,7 +101,7 @@ def count_macs(net: nn.Module, input_size: tuple[int, int, int]) -> int:
 class ZooRow:
     name: str
     parameters: int
-    macs: int
+    macs: int | None
     input_size: tuple[int, int, int]
     used_in: str
 
@@ -110,16 +110,20 @@ class ZooRow:
                 "input": "x".join(map(str, self.input_size)), "used_in": self.used_in}
 
 
-def zoo_table() -> list[ZooRow]:
-    """Each zoo architecture's parameters and multiply-adds at its standard input size,
-    measured on the meta device (about a second for all of them)."""
+def zoo_table(size: int | None = None) -> list[ZooRow]:
+    """Each zoo architecture's parameters and multiply-adds at its standard input size (or
+    at ``size`` x ``size``; None where the network cannot take it), measured on the meta
+    device (a few seconds for all of them)."""
     rows = []
     for entry in ZOO:
+        shape = entry.input_size if size is None else (entry.input_size[0], size, size)
         with torch.device("meta"):
             net = entry.build()
-            rows.append(ZooRow(entry.name, count_parameters(net),
-                               count_macs(net, entry.input_size), entry.input_size,
-                               entry.used_in))
+            try:
+                macs: int | None = count_macs(net, shape)
+            except RuntimeError:  # too small for its pools, or a fixed-size layer
+                macs = None
+            rows.append(ZooRow(entry.name, count_parameters(net), macs, shape, entry.used_in))
     return rows
 
 
