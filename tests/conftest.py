@@ -14,6 +14,18 @@ DATASETS = Path(os.environ.get("FACEID_DATASETS", ROOT.parent / "shared" / "data
 LFW = Path(os.environ.get("FACEID_LFW", DATASETS / "lfw"))
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """The test machine is shared: keep torch to one core in a module that asks for it
+    (``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def lfw_root() -> Path:
     assert (LFW / "pairs.txt").is_file(), f"LFW not found at {LFW} (set FACEID_LFW)"

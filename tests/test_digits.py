@@ -8,10 +8,12 @@ import subprocess
 import sys
 
 import numpy as np
-import torch
+import pytest
 
 from tests.conftest import ROOT
 from training.digits import DigitsConfig, load_digits_32, split, train_digits
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # the test machine is shared
 
 
 def test_digits_are_lenet_sized_and_the_split_is_stratified_and_fixed():
@@ -27,11 +29,7 @@ def test_digits_are_lenet_sized_and_the_split_is_stratified_and_fixed():
 
 
 def test_a_short_run_learns():
-    torch_threads = torch.get_num_threads()
-    try:
-        result = train_digits(DigitsConfig(epochs=4, seed=0, threads=1), log=lambda _: None)
-    finally:
-        torch.set_num_threads(torch_threads)
+    result = train_digits(DigitsConfig(epochs=4, seed=0, threads=1), log=lambda _: None)
     assert result.test_accuracy > 0.8  # chance is 0.1
     assert result.history[-1]["loss"] < result.history[0]["loss"]
     assert result.parameters == 61_706

@@ -35,13 +35,7 @@ NETWORK = {"2.7_80x80_MiniFASNetV2.pth": "MiniFASNetV2",
 TOLERANCE = 1e-4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The test machine is shared: keep torch to one core here."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # the test machine is shared
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,7 @@ from tests.conftest import DATASETS, ROOT, lfw
 STYLE = DATASETS / "antispoof_samples" / "image_F2.jpg"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # the test machine is shared
 
 
 @pytest.fixture(scope="module")

@@ -24,12 +24,7 @@ PUBLISHED = {
 SIZE = {"alexnet": 64, "vgg16": 32}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # the test machine is shared
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
