@@ -335,11 +335,22 @@ DbOpt = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL or SQ
 def _store(home: Optional[Path], db: Optional[str], create: bool = False):  # noqa: ANN202
     """The store at ``--home`` / ``--db``; only enrolment creates one (``create``): a
     mistyped home must fail, not answer "unknown" from an empty gallery."""
-    from db.engine import default_home, resolve_url, timeout_from_env
+    from db import default_home, timeout_from_env
+    from db.engine import resolve_url
     from db.store import Store
 
     home = home or default_home()
     return home, Store(resolve_url(home, db), timeout=timeout_from_env(), create=create)
+
+
+def _quick_read(home: Optional[Path], db: Optional[str]):  # noqa: ANN202
+    """An sqlite3 connection for a listing when the gallery is an up-to-date SQLite file
+    (no SQLAlchemy import: db/listing.py says why), else None: then the store reads."""
+    from db import default_home, timeout_from_env
+    from db.listing import open_current, sqlite_file
+
+    path = sqlite_file(home or default_home(), db)
+    return open_current(path, timeout_from_env()) if path is not None else None
 
 
 def _gallery(home: Optional[Path], db: Optional[str], model: Optional[str],
@@ -473,8 +484,10 @@ def people_list(home: HomeOpt = None, db: DbOpt = None, as_json: JsonOpt = False
 
     Example: faceid people list --json
     """
-    _, store = _store(home, db)
-    rows = store.people()
+    from db.listing import people
+
+    quick = _quick_read(home, db)
+    rows = people(quick) if quick is not None else _store(home, db)[1].people()
     t = Table("id", "name", "external id", "active", "templates", title=f"{len(rows)} people")
     for r in rows:
         t.add_row(str(r.id), r.name, r.external_id or "", "yes" if r.active else "no",
@@ -883,16 +896,20 @@ def events(
         raise UsageError(f"--since {since!r}: not an ISO 8601 time (e.g. 2026-11-23T08:00)") from None
     if when is not None and when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    _, store = _store(home, db)
-    rows = store.events(when, person, limit, kind.value if kind else None)
-    data = [e.to_dict() for e in rows]
+    from db.listing import events as listed
+
+    quick = _quick_read(home, db) if person is None else None  # names resolve in the store
+    kind_name = kind.value if kind else None
+    data = (listed(quick, when, limit, kind_name) if quick is not None else
+            [e.to_dict() for e in _store(home, db)[1].events(when, person, limit, kind_name)])
     t = Table("time", "kind", "decision", "reason", "person", "distance", "liveness", "door",
-              "actuation", title=f"{len(rows)} event(s)")
-    for e in rows:
-        t.add_row(e.time.strftime("%Y-%m-%d %H:%M:%S"), e.kind, e.decision, e.reason,
-                  e.person_name or "", "" if e.distance is None else f"{e.distance:.3f}",
-                  "" if e.liveness is None else f"{e.liveness:.2f}", e.door or e.source,
-                  e.actuation or "")
+              "actuation", title=f"{len(data)} event(s)")
+    for e in data:
+        t.add_row(e["time"].strftime("%Y-%m-%d %H:%M:%S"), e["kind"], e["decision"],
+                  e["reason"], e["person_name"] or "",
+                  "" if e["distance"] is None else f"{e['distance']:.3f}",
+                  "" if e["liveness"] is None else f"{e['liveness']:.2f}",
+                  e["door"] or e["source"], e["actuation"] or "")
     _emit({"events": data}, as_json, t)
 
 
@@ -921,7 +938,7 @@ def audit_verify(
 
 def _home_file(home: Optional[Path], name: str) -> Optional[Path]:
     """``<home>/name`` when that file exists (a site's own calibration), else None."""
-    from db.engine import default_home
+    from db import default_home
 
     path = (home or default_home()) / name
     return path if path.is_file() else None
@@ -941,7 +958,7 @@ def calibrate_liveness(
 
     Example: faceid calibrate-liveness door-staff/*.mp4 --spoof door-attacks/ --bpcer 0.05
     """
-    from db.engine import default_home
+    from db import default_home
     from faceid.files import writable_target
     from faceid.door.liveness_calibrate import calibrate_passive, write_calibration
 

@@ -15,21 +15,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from faceid.config import env_float
+from db import DEFAULT_TIMEOUT, SCHEMA_HEAD
 from faceid.errors import DatabaseLocked, GalleryMissing, SchemaTooNew, StoreError, UsageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-DEFAULT_TIMEOUT = 10.0  # seconds a writer waits for another process's lock
 WRITE_OPTION = "faceid_write"  # execution option: this transaction decides and writes
 WRITE_LOCK = 0x46494457  # PostgreSQL advisory lock key serialising faceid's writers
-
-
-def default_home() -> Path:
-    """The data directory: ``FACEID_HOME``, else ``$XDG_DATA_HOME/faceid``."""
-    if os.environ.get("FACEID_HOME"):
-        return Path(os.environ["FACEID_HOME"]).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(xdg) / "faceid"
 
 
 def resolve_url(home: Path, db: str | None = None) -> str:
@@ -51,11 +42,6 @@ def resolve_url(home: Path, db: str | None = None) -> str:
     except (sa.exc.ArgumentError, ValueError):
         raise UsageError(f"--db / FACEID_DB {scheme}://...: not a valid database URL") from None
     return db
-
-
-def timeout_from_env() -> float:
-    """Seconds to wait for another process's lock: ``FACEID_DB_TIMEOUT`` (0 to a day)."""
-    return env_float("FACEID_DB_TIMEOUT", DEFAULT_TIMEOUT, low=0.0, high=86400.0)
 
 
 def create_engine(url: str, timeout: float) -> Engine:
@@ -144,7 +130,6 @@ def require_existing(url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         engine.dispose()
 
 
-SCHEMA_HEAD = "0006"  # the newest revision in db/migrations/versions (a test holds them equal)
 
 
 def recorded_revision(conn: sa.Connection) -> str | None:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.crypto import Sealer, load_key
 from db.audit import GENESIS, ChainReport, check_row, link, record_of
+from db.listing import PersonRow
 from db.engine import (DEFAULT_TIMEOUT, WRITE_OPTION, create_engine, lock_for_writing, migrate,
                        require_existing, safe_url, translate_errors)
 from db.schema import (CohortTemplate, DoorRecord, Event, ModelRecord, OperatingPointRecord, Person,
@@ -70,21 +71,6 @@ class Enrolment:
     added: list[tuple[int, np.ndarray]] = field(default_factory=list)
     added_sources: list[str] = field(default_factory=list)
     already: int = 0
-
-
-@dataclass
-class PersonRow:
-    id: int
-    name: str
-    external_id: str | None
-    active: bool
-    templates: int
-    created_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "external_id": self.external_id,
-                "active": self.active, "templates": self.templates,
-                "created_at": self.created_at.isoformat()}
 
 
 class Store:

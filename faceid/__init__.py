@@ -97,7 +97,8 @@ def open_gallery(home: str | Path | None = None, *, db: str | None = None,
     ``~/.local/share/faceid``): its database (``<home>/faceid.db``, or the SQLAlchemy URL /
     SQLite file ``db``) and the FAISS index beside it, checked and rebuilt if out of step.
     With ``create=False`` a missing gallery is :class:`~faceid.errors.GalleryMissing`."""
-    from db.engine import default_home, resolve_url, timeout_from_env
+    from db import default_home, timeout_from_env
+    from db.engine import resolve_url
     from db.store import Store
     from faceid.gallery import Gallery
 
