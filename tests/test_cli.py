@@ -113,7 +113,8 @@ def test_whole_job_errors(args, code, name):
 
 
 @pytest.mark.parametrize("cmd", [["detect"], ["compare"], ["verify-pairs"], ["eval", "lfw"],
-                                 ["calibrate"], ["model-info"]])
+                                 ["calibrate"], ["model-info"], ["zoo", "list"], ["style"],
+                                 ["train-digits"]])
 def test_every_command_has_help_with_an_example(cmd):
     p = run(*cmd, "--help")
     assert p.returncode == 0 and "Example" in p.stdout
