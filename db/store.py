@@ -477,9 +477,14 @@ class Store:
         return (np.stack([self._vector(b) for b, _ in rows]),
                 np.array([q for _, q in rows], float))
 
-    def people_by_id(self, ids: list[int]) -> dict[int, Person]:
+    def active_labels(self, ids: list[int]) -> dict[int, tuple[str, str | None]]:
+        """Name and external id of those of ``ids`` who are active, read now (a person
+        disabled a moment ago is left out of the next decision). Plain rows, not ORM
+        objects: every 1:K decision asks this of its nearest candidates."""
         with self.session() as s:
-            return {p.id: p for p in s.scalars(sa.select(Person).where(Person.id.in_(ids)))}
+            rows = s.execute(sa.select(Person.id, Person.name, Person.external_id)
+                             .where(Person.id.in_(ids), Person.active.is_(True)))
+            return {i: (name, ext) for i, name, ext in rows}
 
     def face_crops(self, model_id: int) -> Iterator[tuple[int, str, str, bytes | None]]:
         """(person id, source, source hash, face crop) of every template of a model, for
@@ -510,8 +515,13 @@ class Store:
     def add_event(self, **fields: Any) -> int:
         """Record one decision; returns its id. Committed before returning, so a crash
         right after a grant still leaves its audit row."""
+        return self.add_events([fields])[0]
+
+    def add_events(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Record the decisions of one photo (its faces) in one transaction: one wait for
+        the write lock, one commit; all of them or none."""
         with self.session(write=True) as s:
-            return self._append(s, **fields).id
+            return [self._append(s, **fields).id for fields in rows]
 
     def record_admin(self, action: str, ref: str | int | None = None, **details: Any) -> int:
         """An admin action that changes no person row (a threshold, a cohort, a re-embed)."""

@@ -13,6 +13,7 @@ With a passive liveness check, a face not found live is refused and never matche
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from itertools import groupby
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from faceid.errors import FaceIDError
 from faceid.gallery import Gallery, Identification, Verification
 from faceid.imageio import ImageSource, image_files, load_image, source_name
 from faceid.door.liveness import PassiveCheck
-from faceid.recorder import record_decision
+from faceid.recorder import record_decision, record_decisions
 
 FIELDS = ("path", "face", "box", "decision", "reason", "person_id", "name", "external_id",
           "distance", "margin", "tau", "error", "error_code")
@@ -111,24 +112,24 @@ def identify_photos(gallery: Gallery, files: Sequence[ImageSource], *, top: int 
                 who and who.external_id, best and round(best.distance, 6),
                 None if ident.margin is None else round(ident.margin, 6),
                 round(ident.tau, 6), identification=ident))
-    if record is not None:
-        for row in rows:
-            _record_row(gallery, row, record)
+    if record is not None:  # one transaction per photo: its faces together
+        for _, photo in groupby(rows, key=lambda row: row.path):
+            record_decisions(gallery, [_decision(gallery, row, record) for row in photo])
     return rows
 
 
-def _record_row(gallery: Gallery, row: FaceRow, prefix: str) -> int:
+def _decision(gallery: Gallery, row: FaceRow, prefix: str) -> dict[str, Any]:
+    """The event fields of one row (:func:`faceid.recorder.event_fields`)."""
     ident = row.identification
     best = ident.candidates[0] if ident is not None and ident.candidates else None
     details = {"face": row.face, "box": row.box, "error": row.error,
                "liveness": row.liveness,
                # who was nearest to an unknown face: for the audit's restricted view only
                "nearest": best and {"person_id": best.person_id, "distance": best.distance}}
-    return record_decision(gallery, source=f"{prefix}{row.path}",
-                           decision=row.decision or "error", reason=row.reason or "error",
-                           tau=row.tau or gallery.tau, person_id=row.person_id,
-                           person_name=row.name, distance=row.distance, margin=row.margin,
-                           details={k: v for k, v in details.items() if v is not None})
+    return {"source": f"{prefix}{row.path}", "decision": row.decision or "error",
+            "reason": row.reason or "error", "tau": row.tau or gallery.tau,
+            "person_id": row.person_id, "person_name": row.name, "distance": row.distance,
+            "margin": row.margin, "details": {k: v for k, v in details.items() if v is not None}}
 
 
 def verify_photo(gallery: Gallery, image: ImageSource, claim: str | int, *,

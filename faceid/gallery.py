@@ -384,12 +384,10 @@ class Gallery:
         q = q / max(float(np.linalg.norm(q)), 1e-12)
         rows = self._candidate_rows(q, top, people_ids)
         d = opt.distances(q, centroids[rows])[0]
-        order = np.argsort(d, kind="stable")
+        order = np.argsort(d, kind="stable")[:max(64, top * 4)]  # room for disabled people
         ranked = [(float(d[i]), int(people_ids[rows[i]])) for i in order]
-        people = self.store.people_by_id([p for _, p in ranked[:max(64, top * 4)]])
-        ranked = [(dist, p) for dist, p in ranked if p in people and people[p].active]
-        return [Candidate(p, people[p].name, people[p].external_id, dist)
-                for dist, p in ranked[:top]]
+        active = self.store.active_labels([p for _, p in ranked])
+        return [Candidate(p, *active[p], dist) for dist, p in ranked if p in active][:top]
 
     def _candidate_rows(self, q: np.ndarray, top: int, people_ids: np.ndarray) -> np.ndarray:
         """Rows of the fused templates to score: all of them up to ``PERSON_SCAN`` people

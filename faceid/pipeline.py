@@ -6,9 +6,10 @@ at import), and every CLI verb that needs encodings goes through it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 from functools import partial
 
 import cv2
@@ -64,6 +65,20 @@ class StageTimes:
         now = time.perf_counter()
         self.seconds[stage] += now - since
         return now
+
+
+class _InPlace:
+    """``pool.map`` run in the calling thread (a one-photo call's stand-in for a pool)."""
+
+    def __enter__(self) -> _InPlace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    @staticmethod
+    def map(fn: Callable[..., Any], items: Iterable[Any]) -> Iterator[Any]:
+        return map(fn, items)
 
 
 class FaceID:
@@ -137,7 +152,9 @@ class FaceID:
         error that stopped that source."""
         times = times or StageTimes()
         results: list[list[FaceResult]] = [[FaceResult(source_name(s))] for s in sources]
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        # decoding overlaps on two threads for batches; one photo (a server request)
+        # decodes in place rather than pay for starting and joining threads
+        with (ThreadPoolExecutor(max_workers=2) if len(sources) > 1 else _InPlace()) as pool:
             for start in range(0, len(sources), chunk):
                 part = range(start, min(start + chunk, len(sources)))
                 self._embed_chunk(sources, results, part, pick, pool, times, keep_faces,
@@ -147,7 +164,7 @@ class FaceID:
         return results
 
     def _embed_chunk(self, sources: Sequence[ImageSource], results: list[list[FaceResult]],
-                     part: range, pick: Pick, pool: ThreadPoolExecutor,
+                     part: range, pick: Pick, pool: ThreadPoolExecutor | _InPlace,
                      times: StageTimes, keep_faces: bool = False,
                      gate: QualityGate | None = None) -> None:
         t = time.perf_counter()

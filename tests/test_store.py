@@ -230,6 +230,22 @@ def test_events_filter_by_time_and_person(gallery: Gallery, faces) -> None:
     assert len(gallery.store.events(since=past, kind="decision")) == 2
 
 
+def test_a_photos_events_are_written_together_or_not_at_all(gallery: Gallery) -> None:
+    store = gallery.store
+    ids = store.add_events([{"source": "api:k:two.jpg", "decision": "unknown", "reason": "above_tau"},
+                            {"source": "api:k:two.jpg", "decision": "match", "reason": "match",
+                             "door": "lobby", "distance": 0.2}])
+    assert ids[1] == ids[0] + 1
+    with pytest.raises(Exception):  # the second row breaks NOT NULL: neither is kept
+        store.add_events([{"source": "api:k:three.jpg", "decision": "unknown", "reason": "x"},
+                          {"source": "api:k:three.jpg", "decision": None, "reason": "x"}])
+    assert [e.source for e in store.events(kind="decision")] == ["api:k:two.jpg"] * 2
+    assert store.verify_chain().ok
+    assert [e.door for e in store.events(door="lobby")] == ["lobby"]
+    assert [e.id for e in store.events(decision="match")] == [ids[1]]
+    assert [e.id for e in store.events(before=ids[1], kind="decision")] == [ids[0]]
+
+
 def test_vectors_round_trip_exactly(gallery: Gallery, faces) -> None:
     t = faces["Serena_Williams"]
     r = gallery.enroll("Serena Williams", t)
