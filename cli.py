@@ -21,7 +21,7 @@ from rich.table import Table
 from faceid.pick import DetectorName, Pick
 from faceid.commandline import App
 from faceid.errors import Cancelled, InputError, UsageError
-from faceid.terminal import SafeConsole, styled
+from faceid.terminal import SafeConsole, progress, styled
 
 out = SafeConsole()
 err = SafeConsole(stderr=True)
@@ -103,17 +103,6 @@ def _fid(model: Optional[str], views: Optional[str] = None, min_face: float = 40
     from faceid.pipeline import FaceID
 
     return FaceID(model, views=views, min_face=min_face, video=video, detector=detector)
-
-
-def _progress(total: int, desc: str):  # noqa: ANN202
-    """A bar on a terminal; periodic lines on stderr otherwise (a log, a journal)."""
-    if not sys.stderr.isatty():
-        from faceid.terminal import ProgressLines
-
-        return ProgressLines(total, desc)
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr)
 
 
 def _emit(data: dict, as_json: bool, table: Optional[Table] = None) -> None:
@@ -214,7 +203,7 @@ def verify_pairs_cmd(
     if sample is not None and sample < len(items):
         items = sorted(random.Random(seed).sample(items, sample), key=lambda p: p.line)
     fid = _fid(model, views, min_face)
-    with _progress(distinct_images(items), "embedding") as bar:
+    with progress(distinct_images(items), "embedding") as bar:
         results = verify_pairs(fid, items, pick, progress=bar.update)
     write_results(results, out_file)
     summary = {"results": str(out_file), "model": fid.info.name, "views": fid.views_name,
@@ -253,7 +242,7 @@ def eval_lfw(
 
     fid = _fid(model, views)
     n = distinct_images(read_pairs(view2_pairs_file(root), root))
-    with _progress(n, "LFW View 2") as bar:
+    with progress(n, "LFW View 2") as bar:
         report, results = evaluate_view2(fid, root, far=far, progress=bar.update)
     report["files"] = [str(p) for p in write_report(report, results, out_dir)]
     if not as_json:
@@ -285,7 +274,7 @@ def calibrate(
 
     items = read_pairs(pairs, root)
     fid = _fid(model, views)
-    with _progress(distinct_images(items), "embedding") as bar:
+    with progress(distinct_images(items), "embedding") as bar:
         cal = calibrate_model(fid, items, pairs, far=far, write=write, progress=bar.update)
     _emit(cal, as_json, _kv_table(f"calibration on {pairs.name}", cal))
 
@@ -466,7 +455,7 @@ def enroll_dir_cmd(
     gallery = _gallery(home, db, model, views, min_face, create=True)
     gallery.require_same_model()
     total = sum(len(f) for _, f in person_folders(folder, max_per_person, min_images))
-    with _progress(total, "enrolling") as bar:
+    with progress(total, "enrolling") as bar:
         rep = enroll_dir(gallery, folder, max_per_person=max_per_person,
                          min_images=min_images, pick=pick, progress=bar.update,
                          allow_duplicate=allow_duplicate)
@@ -677,7 +666,7 @@ def identify(
     check = _still_check(home) if liveness else None
     if not batch:
         _identify_one(gallery, files[0], top, as_json, check, candidates)
-    with _progress(len(files), "identifying") as bar:
+    with progress(len(files), "identifying") as bar:
         rows = identify_photos(gallery, files, top=top, progress=bar.update, liveness=check,
                                record="cli:")
     _say_operating_point(gallery)
@@ -817,7 +806,7 @@ def gallery_calibrate(
     if clear_cohort:
         report["cohort_cleared"] = gallery.store.clear_cohort(gallery.model.id)
     if cohort is not None:
-        with _progress(0, "cohort") as bar:
+        with progress(0, "cohort") as bar:
             rep = add_cohort(gallery, cohort, progress=bar.update)
         _warn_all(rep.pop("failures"))
         report["cohort"] = rep
@@ -863,7 +852,7 @@ def reembed(home: HomeOpt = None, db: DbOpt = None, model: ModelOpt = None,
     from faceid.reembed import reembed as run
 
     gallery = _gallery(home, db, model, views)
-    with _progress(gallery.store.template_count_other(gallery.model.id), "re-embedding") as bar:
+    with progress(gallery.store.template_count_other(gallery.model.id), "re-embedding") as bar:
         rep = run(gallery, progress=bar.update)
     _warn_all(rep["failures"])
     _emit(rep, as_json, _kv_table("reembed", {k: v for k, v in rep.items()
@@ -965,7 +954,7 @@ def calibrate_liveness(
     path = out_file or (home or default_home()) / "liveness.json"
     if out_file is not None:
         writable_target(out_file, "--out")
-    with _progress(0, "frames") as bar:
+    with progress(0, "frames") as bar:
         doc = calibrate_passive(live, spoof or [], bpcer=bpcer, stride=stride,
                                 progress=bar.update)
     write_calibration(doc, path)
