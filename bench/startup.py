@@ -54,19 +54,22 @@ def main() -> None:
                          "to compare before and after in one run")
     a = ap.parse_args()
     person = LFW / "Aaron_Peirsol"
-    home = Path(tempfile.mkdtemp(prefix="faceid-startup-"))
-    subprocess.run([sys.executable, str(ROOT / "cli.py"), "enroll", "Aaron Peirsol",
-                    str(person / "Aaron_Peirsol_0001.jpg"), "--home", str(home)],
-                   check=True, capture_output=True)
-    commands = {"--help": ["--help"],
-                "people list": ["people", "list", "--home", str(home)],
-                "events": ["events", "--home", str(home)],
-                "model-info": ["model-info"],
-                "compare": ["compare", str(person / "Aaron_Peirsol_0001.jpg"),
-                            str(person / "Aaron_Peirsol_0002.jpg")]}
+    homes = []
     print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     try:
         for root in a.repo or [ROOT]:
+            # each checkout enrols into a home of its own: its schema may differ
+            home = Path(tempfile.mkdtemp(prefix="faceid-startup-"))
+            homes.append(home)
+            subprocess.run([sys.executable, str(root / "cli.py"), "enroll", "Aaron Peirsol",
+                            str(person / "Aaron_Peirsol_0001.jpg"), "--home", str(home)],
+                           check=True, capture_output=True)
+            commands = {"--help": ["--help"],
+                        "people list": ["people", "list", "--home", str(home)],
+                        "events": ["events", "--home", str(home)],
+                        "model-info": ["model-info"],
+                        "compare": ["compare", str(person / "Aaron_Peirsol_0001.jpg"),
+                                    str(person / "Aaron_Peirsol_0002.jpg")]}
             for name, args in commands.items():
                 report(root, name, args, a.runs)
         for module in IMPORTS:
@@ -75,7 +78,8 @@ def main() -> None:
                               "wall_s": round(statistics.median(r["wall_s"] for r in runs), 2),
                               "cpu_s": round(statistics.median(r["cpu_s"] for r in runs), 2)}))
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        for home in homes:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 def report(root: Path, name: str, args: list[str], runs_n: int) -> None:
