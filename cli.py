@@ -53,6 +53,9 @@ def _settings(ctx: typer.Context,
               detector: Annotated[Optional[DetectorName], typer.Option("--detector", envvar="FACEID_DETECTOR", case_sensitive=False, help="Face detector: mtcnn or yunet (default: mtcnn for photos, yunet for `watch`, several times faster on video).")] = None) -> None:
     if threads is not None:
         os.environ["FACEID_THREADS"] = str(threads)
+    from faceid.config import pin_blas_threads
+
+    pin_blas_threads()
     if detector is not None:
         os.environ["FACEID_DETECTOR"] = detector.value
     from faceid import sitefile

@@ -54,6 +54,20 @@ def thread_count() -> int | None:
     return None
 
 
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def pin_blas_threads() -> None:
+    """Hold numpy's BLAS to ``FACEID_THREADS`` too. BLAS reads its thread count once, when
+    numpy is first imported, so this runs first thing (the command line's settings); an
+    environment that already names a count keeps it. Also what keeps a listing command's
+    numpy import from starting a thread per core."""
+    if os.environ.get("FACEID_THREADS", "").strip():
+        n = str(env_int("FACEID_THREADS", 1, minimum=1, maximum=1024))
+        for name in BLAS_THREADS:
+            os.environ.setdefault(name, n)
+
+
 def apply_threads() -> None:
     """Apply :func:`thread_count` to torch and OpenCV, which run the networks (the encoder,
     MTCNN and MiniFASNet in torch, YuNet in OpenCV). Called where a network is loaded; it

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,22 @@ def test_lfw_view2_accuracy(tmp_path, lfw_root):
     report = json.loads(p.stdout)
     assert report["mean_accuracy"] >= 0.993
     assert (tmp_path / "lfw_view2_roc.png").is_file()
+
+
+def test_threads_reach_torch_opencv_and_numpys_blas(lfw_images):
+    """`--threads 1` holds every library that runs numbers to one thread, BLAS included
+    (which reads its count once, when numpy is first imported)."""
+    code = ("import sys, runpy; sys.argv = ['faceid', '--threads', '1', 'compare', %r, %r]\n"
+            "try:\n    runpy.run_path(%r, run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "import cv2, torch, threadpoolctl\n"
+            "blas = {i['num_threads'] for i in threadpoolctl.threadpool_info()"
+            " if i['user_api'] == 'blas'}\n"
+            "print('THREADS', torch.get_num_threads(), cv2.getNumThreads(), sorted(blas))")
+    a, b = lfw(lfw_images, "Aaron_Peirsol", 1), lfw(lfw_images, "Aaron_Peirsol", 2)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FACEID_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                        "MKL_NUM_THREADS")}
+    p = subprocess.run([sys.executable, "-c", code % (str(a), str(b), str(ROOT / "cli.py"))],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
+    assert p.stdout.strip().splitlines()[-1] == "THREADS 1 1 [1]", (p.stdout, p.stderr)
