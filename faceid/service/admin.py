@@ -180,14 +180,18 @@ def admin_router(service: Any) -> APIRouter:
                 f"{'s' if report.added != 1 else ''}) by {session.key_name}")
         return back(f"/people/{report.person_id}", note=note)
 
-    @router.get("/people/{person_id}", response_class=HTMLResponse)
-    def person(request: Request, person_id: int) -> Response:
+    def person_page(request: Request, person_id: int, page: str) -> Response:
+        """``page`` about one person; back to the list when they are gone."""
         session = signed_in(request)
         try:
             details = store.person_details(person_id)
         except UnknownPerson as exc:
             return back("/people", error=exc.message)
-        return render(request, "person.html", session, person=details)
+        return render(request, page, session, person=details)
+
+    @router.get("/people/{person_id}", response_class=HTMLResponse)
+    def person(request: Request, person_id: int) -> Response:
+        return person_page(request, person_id, "person.html")
 
     @router.post("/people/{person_id}/active")
     def set_active(request: Request, person_id: int,
@@ -202,12 +206,7 @@ def admin_router(service: Any) -> APIRouter:
 
     @router.get("/people/{person_id}/remove", response_class=HTMLResponse)
     def confirm_remove(request: Request, person_id: int) -> Response:
-        session = signed_in(request)
-        try:
-            details = store.person_details(person_id)
-        except UnknownPerson as exc:
-            return back("/people", error=exc.message)
-        return render(request, "remove.html", session, person=details)
+        return person_page(request, person_id, "remove.html")
 
     @router.post("/people/{person_id}/remove")
     def remove(request: Request, person_id: int,
