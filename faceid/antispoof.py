@@ -14,7 +14,8 @@ faceid's MTCNN boxes before cropping; which mapping is best is for measurement t
 Weights are package data (``faceid/models/minifasnet/``, written by
 ``scripts/convert_minifasnet.py``), loaded on first use and refused, with a
 :class:`~faceid.errors.LivenessModelError` naming the file, when missing or not the bytes the
-model file records.
+model file records. The networks run through ``faceid/netrun.py`` (OpenCV on a cached
+export, else torch), like the detector and the encoder, so a door never imports torch.
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
-from faceid.config import apply_threads
 from faceid.errors import LivenessModelError
 from faceid.modelfile import read_checked, read_json_document
-from faceid.nn.blocks import fold_norms
-from faceid.nn.minifasnet import MiniFASNet, build_minifasnet, load_converted_weights
+from faceid.netrun import Net, load_net
+
+if TYPE_CHECKING:
+    import torch
 
 MODEL_DIR = Path(__file__).parent / "models" / "minifasnet"
 MODEL_FILE = "minifasnet.json"
@@ -105,7 +108,7 @@ class _Network:
     scale: float
     size: int
     live_class: int
-    model: MiniFASNet
+    model: Net
 
 
 class PassiveLiveness:
@@ -122,7 +125,6 @@ class PassiveLiveness:
     def networks(self) -> list[_Network]:
         """The loaded networks (loading them on first use)."""
         if self._networks is None:
-            apply_threads()
             self._networks = load_networks(self.model_dir)
         return self._networks
 
@@ -139,9 +141,9 @@ class PassiveLiveness:
         for net in self.networks:
             crops = np.stack([crop_for(image_rgb, b, net.scale, net.size, self.box_map)
                               for b in boxes])
-            x = torch.from_numpy(crops).permute(0, 3, 1, 2).float()
-            with torch.inference_mode():
-                live += torch.softmax(net.model(x), dim=1)[:, net.live_class].double().numpy()
+            logits = net.model(crops.transpose(0, 3, 1, 2).astype(np.float32))[0]
+            odds = np.exp(logits - logits.max(axis=1, keepdims=True)).astype(np.float64)
+            live += odds[:, net.live_class] / odds.sum(axis=1)  # the softmax's live class
         return live / len(self.networks)
 
 
@@ -162,18 +164,25 @@ def load_networks(model_dir: Path) -> list[_Network]:
         if order != "BGR" or pixels != [0, 255]:
             raise LivenessModelError(f"{path}: {name} wants {order} {pixels} input; only "
                                      "BGR 0..255 is implemented")
-        model = build_minifasnet(arch, input_size=size)
-        load_converted_weights(model, _read_weights(model_dir / weights, sha),
-                               str(model_dir / weights))
-        networks.append(_Network(name, scale, size, live_class, fold_norms(model.eval())))
+        data = read_checked(model_dir / weights, sha, LivenessModelError, "liveness weights")
+        model = load_net(f"liveness-{name}", {"architecture": arch, "size": size, "sha256": sha},
+                         partial(_build, arch, size, data, model_dir / weights),
+                         (2, 3, size, size), outputs=1, value_range=(0.0, 255.0))
+        networks.append(_Network(name, scale, size, live_class, model))
     return networks
 
 
-def _read_weights(path: Path, sha256: str) -> dict[str, torch.Tensor]:
-    """The state dict in ``path``, after checking its bytes against ``sha256`` (the check
-    and the load read the same bytes)."""
-    data = read_checked(path, sha256, LivenessModelError, "liveness weights")
+def _build(arch: str, size: int, data: bytes, path: Path) -> torch.nn.Module:
+    """The torch network from checked weight bytes, batch-norm folded, in eval mode."""
+    import torch
+
+    from faceid.nn.blocks import fold_norms
+    from faceid.nn.minifasnet import build_minifasnet, load_converted_weights
+
     try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
         raise LivenessModelError(f"{path}: not a readable state dict ({exc})") from None
+    model = build_minifasnet(arch, input_size=size)
+    load_converted_weights(model, state, str(path))
+    return fold_norms(model.eval())

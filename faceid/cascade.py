@@ -7,30 +7,28 @@ NMS call, about 2 s of CPU at every process start (``docs/DESIGN-NOTES.md``, "De
 The arithmetic follows that implementation step for step (area resampling, box rounding,
 the "+1" pixel conventions of each stage, IoU for the first two NMS passes and
 intersection-over-minimum for the last), and ``tests/test_cascade.py`` holds the two to the
-same boxes and points on real photos.
+same boxes and points on real photos. It runs in numpy, with the stage networks behind
+``faceid/netrun.py`` (OpenCV, or torch where no export exists): torch's "area" resampling is
+its adaptive average pooling, written here as two averaging matrices.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
-from torch.nn.functional import interpolate
 
-from faceid.nn.mtcnn import ONet, PNet, RNet
+from faceid.netrun import Net
 
 STRIDE, CELL = 2, 12  # P-Net's output grid: one 12-px window every 2 px
 
 
-def detect_cascade(images: np.ndarray, min_size: float, nets: tuple[PNet, RNet, ONet],
+def detect_cascade(images: np.ndarray, min_size: float, nets: tuple[Net, Net, Net],
                    thresholds: list[float], factor: float = 0.709
                    ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Faces in each of ``images`` ((B, H, W, 3) uint8 RGB): per image, (boxes (N, 5):
     x1, y1, x2, y2, score) and (points (N, 5, 2)), in pixels."""
     pnet, rnet, onet = nets
-    device = next(pnet.parameters()).device
-    pixels = np.require(images, np.uint8, ["C_CONTIGUOUS", "WRITEABLE"])  # copies if needed
-    imgs = torch.from_numpy(pixels).to(device).permute(0, 3, 1, 2).float()
+    imgs = np.asarray(images).transpose(0, 3, 1, 2).astype(np.float32)
     h, w = imgs.shape[2:4]
     boxes, owners = _proposals(imgs, pnet, min_size, thresholds[0], factor)
     if len(boxes):
@@ -38,115 +36,131 @@ def detect_cascade(images: np.ndarray, min_size: float, nets: tuple[PNet, RNet, 
         keep = _nms(boxes[:, :4], boxes[:, 4], owners, 0.7)
         boxes, owners = _regress(boxes[keep], shifts[keep]), owners[keep]
         boxes = _square(boxes)
-    points = torch.zeros(0, 5, 2, device=device)
+    points = np.zeros((0, 5, 2), np.float32)
     if len(boxes):
         boxes, owners, shifts, marks = _stage(imgs, boxes, owners, onet, 48, thresholds[2], w, h)
         side_w = boxes[:, 2] - boxes[:, 0] + 1
         side_h = boxes[:, 3] - boxes[:, 1] + 1
         xs = side_w[:, None] * marks[:, :5] + boxes[:, :1] - 1
         ys = side_h[:, None] * marks[:, 5:] + boxes[:, 1:2] - 1
-        points = torch.stack([xs, ys], dim=2)
+        points = np.stack([xs, ys], axis=2)
         boxes = _regress(boxes, shifts)
         keep = _nms(boxes[:, :4], boxes[:, 4], owners, 0.7, min_mode=True)
         boxes, owners, points = boxes[keep], owners[keep], points[keep]
-    boxes_np, points_np, owners_np = boxes.cpu().numpy(), points.cpu().numpy(), owners.cpu().numpy()
-    return [(boxes_np[owners_np == b], points_np[owners_np == b]) for b in range(len(images))]
+    return [(boxes[owners == b], points[owners == b]) for b in range(len(images))]
 
 
-def _proposals(imgs: torch.Tensor, pnet: PNet, min_size: float, threshold: float,
-               factor: float) -> tuple[torch.Tensor, torch.Tensor]:
+def area_resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(..., H, W) float32 -> (..., h, w): each output pixel the plain mean of the input
+    pixels from floor(i * H / h) to ceil((i + 1) * H / h), as torch's "area" interpolation
+    (adaptive average pooling) computes it."""
+    rows = _averaging(x.shape[-2], size[0])
+    cols = _averaging(x.shape[-1], size[1])
+    return np.matmul(np.matmul(rows, x), cols.T)
+
+
+def _averaging(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) matrix whose row i averages adaptive pooling's window i."""
+    i = np.arange(n_out)
+    start = (i * n_in) // n_out
+    end = -((-(i + 1) * n_in) // n_out)  # ceil
+    j = np.arange(n_in)
+    inside = (j >= start[:, None]) & (j < end[:, None])
+    return (inside / (end - start)[:, None]).astype(np.float32)
+
+
+def _proposals(imgs: np.ndarray, pnet: Net, min_size: float, threshold: float,
+               factor: float) -> tuple[np.ndarray, np.ndarray]:
     """P-Net over the pyramid: squared candidate boxes (N, 5) and their image index."""
     h, w = imgs.shape[2:4]
     scale, side = CELL / min_size, min(h, w) * CELL / min_size
     found, owners = [], []
     while side >= CELL:
-        data = interpolate(imgs, size=(int(h * scale + 1), int(w * scale + 1)), mode="area")
+        data = area_resize(imgs, (int(h * scale + 1), int(w * scale + 1)))
         shifts, probs = pnet((data - 127.5) * 0.0078125)
         mask = probs[:, 1] >= threshold
-        where = mask.nonzero()  # (image, row, col)
-        cells = where[:, 1:].flip(1).float()  # (col, row)
-        top_left = ((STRIDE * cells + 1) / scale).floor()
-        bottom_right = ((STRIDE * cells + CELL) / scale).floor()
-        part = torch.cat([top_left, bottom_right, probs[:, 1][mask][:, None],
-                          shifts.permute(0, 2, 3, 1)[mask]], dim=1)
+        where = np.argwhere(mask)  # (image, row, col), row-major as torch's nonzero
+        cells = where[:, :0:-1].astype(np.float32)  # (col, row)
+        top_left = np.floor((STRIDE * cells + 1) / scale)
+        bottom_right = np.floor((STRIDE * cells + CELL) / scale)
+        part = np.concatenate([top_left, bottom_right, probs[:, 1][mask][:, None],
+                               shifts.transpose(0, 2, 3, 1)[mask]], axis=1)
         keep = _nms(part[:, :4], part[:, 4], where[:, 0], 0.5)
         found.append(part[keep])
         owners.append(where[keep, 0])
         scale, side = scale * factor, side * factor
     if not found:
-        return (torch.zeros(0, 5, device=imgs.device),
-                torch.zeros(0, dtype=torch.long, device=imgs.device))
-    boxes, owner = torch.cat(found), torch.cat(owners)
+        return np.zeros((0, 5), np.float32), np.zeros(0, np.int64)
+    boxes, owner = np.concatenate(found), np.concatenate(owners)
     keep = _nms(boxes[:, :4], boxes[:, 4], owner, 0.7)
     boxes, owner = boxes[keep], owner[keep]
     size = boxes[:, 2:4] - boxes[:, :2]
-    corners = torch.cat([boxes[:, :2] + boxes[:, 5:7] * size,
-                         boxes[:, 2:4] + boxes[:, 7:9] * size], dim=1)
-    return _square(torch.cat([corners, boxes[:, 4:5]], dim=1)), owner
+    corners = np.concatenate([boxes[:, :2] + boxes[:, 5:7] * size,
+                              boxes[:, 2:4] + boxes[:, 7:9] * size], axis=1)
+    return _square(np.concatenate([corners, boxes[:, 4:5]], axis=1)), owner
 
 
-def _stage(imgs: torch.Tensor, boxes: torch.Tensor, owners: torch.Tensor, net: torch.nn.Module,
-           size: int, threshold: float, w: int, h: int) -> tuple[torch.Tensor, ...]:
+def _stage(imgs: np.ndarray, boxes: np.ndarray, owners: np.ndarray, net: Net,
+           size: int, threshold: float, w: int, h: int) -> tuple[np.ndarray, ...]:
     """Run ``net`` on ``size``-px crops of ``boxes``; keep those scoring above
     ``threshold``: (boxes with the new scores, owners, box shifts[, O-Net's points])."""
-    x1, y1, x2, y2 = (v for v in boxes[:, :4].trunc().int().cpu().numpy().T)
+    x1, y1, x2, y2 = np.trunc(boxes[:, :4]).astype(np.int64).T
     x1, y1 = np.maximum(x1, 1), np.maximum(y1, 1)
     x2, y2 = np.minimum(x2, w), np.minimum(y2, h)
-    valid = torch.from_numpy((y2 > y1 - 1) & (x2 > x1 - 1)).to(boxes.device)
-    crops = [interpolate(imgs[owners[k], :, y1[k] - 1:y2[k], x1[k] - 1:x2[k]][None],
-                         size=(size, size), mode="area")
+    valid = (y2 > y1 - 1) & (x2 > x1 - 1)
+    crops = [area_resize(imgs[owners[k], :, y1[k] - 1:y2[k], x1[k] - 1:x2[k]], (size, size))
              for k in range(len(boxes)) if valid[k]]
     boxes, owners = boxes[valid], owners[valid]
     if not crops:
-        empty = (torch.zeros(0, 4, device=boxes.device),)
-        return (boxes, owners) + empty + ((torch.zeros(0, 10, device=boxes.device),)
+        empty = (np.zeros((0, 4), np.float32),)
+        return (boxes, owners) + empty + ((np.zeros((0, 10), np.float32),)
                                           if size == 48 else ())
-    out = net((torch.cat(crops) - 127.5) * 0.0078125)
+    out = net((np.stack(crops) - 127.5) * 0.0078125)
     score = out[-1][:, 1]
     passed = score > threshold
-    boxes = torch.cat([boxes[passed, :4], score[passed, None]], dim=1)
+    boxes = np.concatenate([boxes[passed, :4], score[passed, None]], axis=1)
     return (boxes, owners[passed], *(o[passed] for o in out[:-1]))
 
 
-def _regress(boxes: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+def _regress(boxes: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     """Apply a stage's box shifts (fractions of the box side, "+1" pixel sides)."""
-    side = torch.stack([boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1], dim=1)
-    out = boxes.clone()
+    side = np.stack([boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1], axis=1)
+    out = boxes.copy()
     out[:, :2] = boxes[:, :2] + shifts[:, :2] * side
     out[:, 2:4] = boxes[:, 2:4] + shifts[:, 2:4] * side
     return out
 
 
-def _square(boxes: torch.Tensor) -> torch.Tensor:
+def _square(boxes: np.ndarray) -> np.ndarray:
     """Each box grown to a square about its centre (the longer side)."""
-    out = boxes.clone()
+    out = boxes.copy()
     wh = boxes[:, 2:4] - boxes[:, :2]
-    side = wh.max(dim=1).values
+    side = wh.max(axis=1)
     out[:, :2] = boxes[:, :2] + wh * 0.5 - side[:, None] * 0.5
     out[:, 2:4] = out[:, :2] + side[:, None]
     return out
 
 
-def _nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, threshold: float,
-         *, min_mode: bool = False) -> torch.Tensor:
+def _nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, threshold: float,
+         *, min_mode: bool = False) -> np.ndarray:
     """Greedy non-maximum suppression within each group (image), best score first: a box
     overlapping a kept one by more than ``threshold`` goes. Overlap is IoU with sides
     x2 - x1 (the first two stages: OpenCV's NMSBoxes, on boxes moved apart per group), or
     intersection over the smaller box with "+1" pixel sides (``min_mode``, the last stage,
     a few boxes); indices of the kept boxes, best first."""
     if len(boxes) == 0:
-        return torch.zeros(0, dtype=torch.long, device=boxes.device)
-    b = boxes.double().cpu().numpy()
-    g = groups.cpu().numpy()
+        return np.zeros(0, np.int64)
+    b = boxes.astype(np.float64)
+    g = np.asarray(groups)
     if not min_mode:
         b = b + (g * (b.max() + 1))[:, None]  # groups can no longer overlap
         xywh = np.column_stack([b[:, :2], b[:, 2:4] - b[:, :2]])
-        kept = cv2.dnn.NMSBoxes(xywh.tolist(), scores.double().cpu().numpy().tolist(),
+        kept = cv2.dnn.NMSBoxes(xywh.tolist(), scores.astype(np.float64).tolist(),
                                 0.0, threshold)  # scores are probabilities: none below 0
-        return torch.as_tensor(np.asarray(kept, np.int64).ravel(), device=boxes.device)
+        return np.asarray(kept, np.int64).ravel()
     # ties (scores saturate at 1.0) broken as facenet-pytorch's own NMS does: from the end
     # of numpy's ascending argsort of the float32 scores
-    order = np.argsort(scores.cpu().numpy())[::-1]
+    order = np.argsort(scores.astype(np.float32))[::-1]
     area = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
     kept_list: list[int] = []
     remaining = np.asarray(order)
@@ -161,4 +175,4 @@ def _nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, thresh
         suppressed = np.zeros(len(rest), bool)
         suppressed[same] = overlap > threshold
         remaining = rest[~suppressed]  # still best first
-    return torch.as_tensor(kept_list, dtype=torch.long, device=boxes.device)
+    return np.asarray(kept_list, np.int64)

@@ -69,13 +69,15 @@ def pin_blas_threads() -> None:
 
 
 def apply_threads() -> None:
-    """Apply :func:`thread_count` to torch and OpenCV, which run the networks (the encoder,
-    MTCNN and MiniFASNet in torch, YuNet in OpenCV). Called where a network is loaded; it
-    imports them, so only code that already needs them calls it."""
+    """Apply :func:`thread_count` to OpenCV, which runs the networks (``faceid/netrun.py``),
+    and to torch when it is loaded (a network that runs in torch, training). Called where a
+    network is loaded; it never imports torch itself (about 2 s of CPU)."""
     n = thread_count()
     if n is not None:
-        import cv2
-        import torch
+        import sys
 
-        torch.set_num_threads(n)
+        import cv2
+
         cv2.setNumThreads(n)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(n)

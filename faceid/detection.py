@@ -15,16 +15,17 @@ O-Net call per face; ``docs/BENCHMARKS.md`` ("Landmark refinement") has what it 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
-import torch
 
-from faceid.config import apply_threads
 from faceid.cascade import detect_cascade
 from faceid.errors import FaceTooSmall, MultipleFaces, NoFace, describe
-from faceid.nn.mtcnn import load_stages
+from faceid.modelfile import mtcnn_weights_dir
+from faceid.netrun import Net, load_net
 from faceid.pick import Pick
 
 
@@ -50,16 +51,33 @@ class Face:
 SMALLEST_FACE = 20  # px: the detector's last pass looks for faces down to this size
 
 
-class _ChannelsLast(torch.nn.Module):
-    """Runs an MTCNN stage in channels-last layout: same arithmetic, and on CPU the P-Net's
-    pooling and convolutions run faster than in the NCHW layout it ships in."""
+# each stage: an input shape to export and check it with, its number of outputs, and
+# whether it takes any image size (P-Net runs over the whole pyramid)
+_STAGES = {"pnet": ((1, 3, 30, 40), 2, True), "rnet": ((2, 3, 24, 24), 2, False),
+           "onet": ((2, 3, 48, 48), 3, False)}
 
-    def __init__(self, net: torch.nn.Module) -> None:
-        super().__init__()
-        self.net = net.eval().to(memory_format=torch.channels_last)
 
-    def forward(self, x: torch.Tensor):  # noqa: ANN201 - passes the stage's outputs through
-        return self.net(x.contiguous(memory_format=torch.channels_last))
+def load_mtcnn(device: str = "cpu") -> tuple[Net, ...]:
+    """P-Net, R-Net and O-Net, each named in the export cache by its weight file's hash."""
+    folder = mtcnn_weights_dir()
+    nets = []
+    for name, (example, outputs, dynamic) in _STAGES.items():
+        try:
+            identity: dict[str, object] | None = {
+                "mtcnn": name, "sha256": hashlib.sha256((folder / f"{name}.pt").read_bytes())
+                .hexdigest()}
+        except OSError:
+            identity = None  # torch's loader says what is wrong with the file
+        nets.append(load_net(f"mtcnn-{name}", identity, partial(_stage_module, name), example,
+                             outputs=outputs, value_range=(-1.0, 1.0), dynamic_size=dynamic,
+                             device=device))
+    return tuple(nets)
+
+
+def _stage_module(name: str):  # noqa: ANN202 - a torch module; torch is imported only here
+    from faceid.nn.mtcnn import load_stage
+
+    return load_stage(name)
 
 
 class FaceDetector:
@@ -83,13 +101,12 @@ class FaceDetector:
         self.max_side = max_side
         self.refine = refine
         self.device = device
-        self._nets: tuple[torch.nn.Module, ...] | None = None
+        self._nets: tuple[Net, ...] | None = None
 
     @property
-    def nets(self) -> tuple[torch.nn.Module, ...]:
+    def nets(self) -> tuple[Net, ...]:
         if self._nets is None:
-            apply_threads()
-            self._nets = tuple(_ChannelsLast(n.to(self.device)) for n in load_stages())
+            self._nets = load_mtcnn(self.device)
         return self._nets
 
     def detect(self, image: np.ndarray) -> list[Face]:
@@ -120,8 +137,7 @@ class FaceDetector:
         return results
 
     def _run(self, batch: np.ndarray, min_size: int, thresholds: list[float]) -> list:
-        with torch.inference_mode():
-            return detect_cascade(batch, min_size, self.nets, thresholds)
+        return detect_cascade(batch, min_size, self.nets, thresholds)
 
     def refine_landmarks(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """The five points O-Net finds in the square crop around each (x1, y1, x2, y2) box,
@@ -140,16 +156,15 @@ class FaceDetector:
             crops.append(cv2.resize(_crop_padded(image, left, top, side), (48, 48),
                                     interpolation=cv2.INTER_AREA))
             corners.append((left, top, side))
-        x = torch.from_numpy(np.stack(crops)).to(self.device).permute(0, 3, 1, 2).float()
-        with torch.inference_mode():
-            shifts, points, _ = self.nets[2]((x - 127.5) * 0.0078125)
-        points = points.cpu().numpy().astype(np.float64)
+        x = np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32)
+        shifts, points, _ = self.nets[2]((x - 127.5) * 0.0078125)
+        points = points.astype(np.float64)
         corner = np.asarray(corners, np.float64)
         xs = corner[:, :1] + points[:, :5] * corner[:, 2:]
         ys = corner[:, 1:2] + points[:, 5:] * corner[:, 2:]
         square = np.column_stack([corner[:, 0], corner[:, 1], corner[:, 0] + corner[:, 2],
                                   corner[:, 1] + corner[:, 2]])
-        corrected = square + shifts.cpu().numpy().astype(np.float64) * corner[:, 2:]
+        corrected = square + shifts.astype(np.float64) * corner[:, 2:]
         return corrected, np.stack([xs, ys], axis=2)
 
     def _shrink(self, image: np.ndarray) -> tuple[np.ndarray, float]:

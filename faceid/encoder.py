@@ -1,20 +1,48 @@
 """Encoder: aligned chips -> L2-normalised embeddings, batched, on the CPU by default.
 
-Norm layers are folded into the convolutions at load time and the network runs in
-channels-last layout: both are exact and make CPU inference markedly faster.
+The network runs through ``faceid/netrun.py``: OpenCV on a cached export, else torch. Norm
+layers are folded into the convolutions before either (exact, and markedly faster on a CPU).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from faceid.errors import ModelError
-from faceid.config import apply_threads
 from faceid.modelfile import ModelInfo, verify_weights, weights_path
-from faceid.nn import get_model
-from faceid.nn.blocks import fold_norms
-from faceid.nn.dlib_resnet import load_dlib_weights
+from faceid.netrun import load_net
+
+if TYPE_CHECKING:
+    import torch
+
+
+def build_network(info: ModelInfo, *, check_hash: bool = True) -> torch.nn.Module:
+    """The torch network ``info`` describes, with its weights loaded (checked against the
+    model file's hash) and norms folded, in eval mode. Imports torch."""
+    import torch
+
+    from faceid.nn import get_model
+    from faceid.nn.blocks import fold_norms
+    from faceid.nn.dlib_resnet import load_dlib_weights
+
+    net = get_model(info.architecture, **info.architecture_kwargs)
+    path = weights_path(info)
+    if check_hash:
+        verify_weights(info, path)
+    fmt = info.weights.get("format")
+    if fmt == "dlib-dat":
+        load_dlib_weights(net, path)
+    elif fmt == "torch":
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            net.load_state_dict(state.get("model", state))
+        except (RuntimeError, OSError, KeyError, AttributeError) as exc:
+            raise ModelError(f"{path}: cannot load weights ({exc})") from None
+    else:
+        raise ModelError(f"{info.path}: unknown weights format {fmt!r}")
+    return fold_norms(net.eval())
 
 
 class Encoder:
@@ -22,26 +50,17 @@ class Encoder:
 
     def __init__(self, info: ModelInfo, *, device: str = "cpu", batch_size: int = 32,
                  check_hash: bool = True) -> None:
-        apply_threads()
         self.info = info
-        self.device = torch.device(device)
         self.batch_size = batch_size
-        net = get_model(info.architecture, **info.architecture_kwargs)
-        path = weights_path(info)
+        sha = info.weights.get("sha256")  # weights without one are never cached
+        identity = ({"architecture": info.architecture, "kwargs": info.architecture_kwargs,
+                     "weights": sha} if sha else None)
         if check_hash:
-            verify_weights(info, path)
-        fmt = info.weights.get("format")
-        if fmt == "dlib-dat":
-            load_dlib_weights(net, path)
-        elif fmt == "torch":
-            try:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-                net.load_state_dict(state.get("model", state))
-            except (RuntimeError, OSError, KeyError, AttributeError) as exc:
-                raise ModelError(f"{path}: cannot load weights ({exc})") from None
-        else:
-            raise ModelError(f"{info.path}: unknown weights format {fmt!r}")
-        self.net = fold_norms(net.eval()).to(self.device, memory_format=torch.channels_last)
+            verify_weights(info, weights_path(info))  # on a cached export too: same refusals
+        s = info.chip_size
+        self.net = load_net(f"encoder-{info.name}", identity,
+                            lambda: build_network(info, check_hash=False), (2, 3, s, s),
+                            outputs=1, value_range=(0.0, 255.0), device=device)
 
     @property
     def size(self) -> int:
@@ -54,11 +73,10 @@ class Encoder:
         if chips.ndim != 4 or chips.shape[1:] != (s, s, 3):
             raise ValueError(f"expected (N, {s}, {s}, 3) chips, got {chips.shape}")
         out = np.empty((len(chips), self.size), np.float32)
-        with torch.inference_mode():
-            for i in range(0, len(chips), self.batch_size):
-                x = torch.from_numpy(chips[i:i + self.batch_size]).to(self.device)
-                x = x.permute(0, 3, 1, 2).float().contiguous(memory_format=torch.channels_last)
-                out[i:i + len(x)] = torch.nn.functional.normalize(self.net(x), dim=1).cpu()
+        for i in range(0, len(chips), self.batch_size):
+            x = chips[i:i + self.batch_size].transpose(0, 3, 1, 2).astype(np.float32)
+            y = self.net(x)[0]
+            out[i:i + len(x)] = y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
         return out
 
     def embed_views(self, chips: np.ndarray, flip: bool = False) -> np.ndarray:

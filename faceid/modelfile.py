@@ -166,6 +166,16 @@ def weights_path(info: ModelInfo) -> Path:
     return found
 
 
+def mtcnn_weights_dir() -> Path:
+    """facenet-pytorch's ``data`` folder (MTCNN's ``pnet.pt`` and friends), located without
+    importing the package (its detection module imports torchvision)."""
+    spec = importlib.util.find_spec("facenet_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("facenet-pytorch is not installed: its wheel carries the MTCNN "
+                         "weights (scripts/setup.sh installs it)")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
 def read_checked(path: Path, sha256: str, error: type[FaceIDError], what: str) -> bytes:
     """The bytes of ``path`` after checking them against ``sha256`` (the check and the
     caller's load use the same bytes); ``error`` naming the file when it is missing,

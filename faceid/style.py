@@ -107,10 +107,10 @@ class DlibFeatures(nn.Module):
     @classmethod
     def bundled(cls) -> DlibFeatures:
         """From the bundled dlib ResNet v1 model file (weights checked by hash)."""
-        from faceid.encoder import Encoder
+        from faceid.encoder import build_network
         from faceid.modelfile import load_model_info
 
-        return cls(Encoder(load_model_info()).net)
+        return cls(build_network(load_model_info()))
 
     def forward(self, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         net = self.net

@@ -4,6 +4,7 @@ pipeline per session (the model loads once)."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("FACEID_DATASETS", ROOT.parent / "shared" / "datasets"))
 LFW = Path(os.environ.get("FACEID_LFW", DATASETS / "lfw"))
+# network exports (faceid/netrun.py) go to this run's own cache, inherited by the commands
+# the tests start: no test depends on what an earlier run left in the user's cache
+os.environ.setdefault("FACEID_CACHE", tempfile.mkdtemp(prefix="faceid-cache-"))
 
 
 @pytest.fixture(scope="module")

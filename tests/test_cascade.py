@@ -1,6 +1,7 @@
 """faceid's MTCNN cascade against facenet-pytorch's own ``detect_face`` (the reference, a
-test-only import here): the same boxes, scores and points on real photos, for both of the
-detector's passes; and the runtime never imports torchvision or facenet-pytorch."""
+test-only import here, on torch's run of the weights): the same boxes, scores and points on
+real photos, for both of the detector's passes; and the runtime never imports torchvision or
+facenet-pytorch."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 from faceid.cascade import detect_cascade
 from faceid.detection import FaceDetector
 from faceid.imageio import load_image
+from faceid.nn.mtcnn import load_stages
 from tests.conftest import ROOT, lfw
 
 PASSES = [(40, [0.6, 0.7, 0.7]), (20, [0.5, 0.6, 0.6])]  # FaceDetector's two passes
@@ -24,11 +26,12 @@ def nets():
     return FaceDetector(refine=False).nets
 
 
-def reference(images: np.ndarray, min_size: int, thresholds: list[float], nets):  # noqa: ANN201
+def reference(images: np.ndarray, min_size: int, thresholds: list[float]):  # noqa: ANN201
+    """facenet-pytorch's cascade, on torch's run of the same weights."""
     from facenet_pytorch.models.utils.detect_face import detect_face
 
     with torch.inference_mode():
-        boxes, points = detect_face(images, min_size, *nets, thresholds, 0.709, "cpu")
+        boxes, points = detect_face(images, min_size, *load_stages(), thresholds, 0.709, "cpu")
     return [(np.asarray(b, np.float64).reshape(-1, 5), np.asarray(p, np.float64).reshape(-1, 5, 2))
             for b, p in zip(boxes, points)]
 
@@ -44,9 +47,8 @@ def test_same_faces_as_facenet_pytorch(nets, lfw_images, two_face_image, min_siz
     batches = [np.stack(photos[:8]), *[p[None] for p in photos[8:]], two_face_image[None]]
     faces = 0
     for batch in batches:
-        with torch.inference_mode():
-            ours = detect_cascade(batch, min_size, nets, thresholds)
-        for (ob, op), (rb, rp) in zip(ours, reference(batch, min_size, thresholds, nets)):
+        ours = detect_cascade(batch, min_size, nets, thresholds)
+        for (ob, op), (rb, rp) in zip(ours, reference(batch, min_size, thresholds)):
             assert ob.shape == rb.shape
             ob, op = by_score(ob.astype(np.float64), op.astype(np.float64))
             rb, rp = by_score(rb, rp)
@@ -57,9 +59,8 @@ def test_same_faces_as_facenet_pytorch(nets, lfw_images, two_face_image, min_siz
 
 
 def test_nothing_found_in_a_blank_frame(nets):
-    with torch.inference_mode():
-        (boxes, points), = detect_cascade(np.full((1, 240, 320, 3), 127, np.uint8), 40, nets,
-                                          PASSES[0][1])
+    (boxes, points), = detect_cascade(np.full((1, 240, 320, 3), 127, np.uint8), 40, nets,
+                                      PASSES[0][1])
     assert boxes.shape == (0, 5) and points.shape == (0, 5, 2)
 
 

@@ -10,13 +10,11 @@ state dicts load as they are.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import torch
 from torch import nn
 
 from faceid.errors import ModelError
+from faceid.modelfile import mtcnn_weights_dir
 
 
 def _conv(cin: int, cout: int, k: int) -> list[nn.Module]:
@@ -94,27 +92,24 @@ class ONet(nn.Module):
         return self.dense6_2(x), self.dense6_3(x), torch.softmax(self.dense6_1(x), dim=1)
 
 
-def weights_dir() -> Path:
-    """facenet-pytorch's ``data`` folder, located without importing the package."""
-    spec = importlib.util.find_spec("facenet_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError("facenet-pytorch is not installed: its wheel carries the MTCNN "
-                         "weights (scripts/setup.sh installs it)")
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
+STAGES = {"pnet": PNet, "rnet": RNet, "onet": ONet}
+
+
+def load_stage(name: str) -> nn.Module:
+    """One stage network (``pnet``, ``rnet`` or ``onet``) with facenet-pytorch's weights,
+    in eval mode."""
+    path = mtcnn_weights_dir() / f"{name}.pt"
+    net = STAGES[name]()
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        net.load_state_dict(state)
+    except FileNotFoundError:
+        raise ModelError(f"{path}: MTCNN weights file not found") from None
+    except Exception as exc:  # noqa: BLE001 - unreadable or mismatched: one clear line
+        raise ModelError(f"{path}: not a usable MTCNN {name} state dict ({exc})") from None
+    return net.eval()
 
 
 def load_stages() -> tuple[PNet, RNet, ONet]:
     """The three networks with facenet-pytorch's weights, in eval mode."""
-    folder = weights_dir()
-    nets = (PNet(), RNet(), ONet())
-    for net, name in zip(nets, ("pnet", "rnet", "onet")):
-        path = folder / f"{name}.pt"
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            net.load_state_dict(state)
-        except FileNotFoundError:
-            raise ModelError(f"{path}: MTCNN weights file not found") from None
-        except Exception as exc:  # noqa: BLE001 - unreadable or mismatched: one clear line
-            raise ModelError(f"{path}: not a usable MTCNN {name} state dict ({exc})") from None
-        net.eval()
-    return nets
+    return tuple(load_stage(name) for name in STAGES)  # type: ignore[return-value]

@@ -1,0 +1,191 @@
+"""Running a network: OpenCV's DNN module on an ONNX export of the torch network, or torch.
+
+Why: importing torch costs about 2 s of CPU in every process, more than `faceid compare`
+may spend in all (issue 14), and OpenCV, which faceid imports anyway, runs the same
+arithmetic (its outputs match torch's to about 1e-6) at least as fast on a CPU. So each
+network is exported once, by torch, into the user's cache (``FACEID_CACHE``, else
+``$XDG_CACHE_HOME/faceid``, else ``~/.cache/faceid``), keyed by a digest of what defines it
+(architecture, weights hash, this exporter's version), and later processes load the export
+without importing torch. An export is checked against torch on a fixed input before it is
+used or kept; a cache file is checked against its recorded hash before it is loaded.
+Where no export can be made (no ``onnx`` package, an unwritable cache, a GPU device,
+``FACEID_RUNTIME=torch``) the network runs in torch, as before.
+
+Nets are callables from one float32 NCHW array to a tuple of float32 arrays. OpenCV nets
+are not safe to call from two threads at once, so each thread gets its own copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import cv2
+import numpy as np
+
+from faceid.atomic import replacing
+from faceid.config import apply_threads
+from faceid.errors import UsageError, WriteFailed
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+EXPORT_VERSION = 1  # bump when the export itself changes, so old cache files are not used
+RUNTIMES = ("opencv", "torch")
+TOLERANCE = 1e-3  # largest |OpenCV - torch| accepted on the check input (seen: ~2e-6)
+
+Outputs = tuple[np.ndarray, ...]
+
+
+class Net(Protocol):
+    """A network: (N, C, H, W) float32 -> its outputs, float32, in the torch module's order."""
+
+    def __call__(self, x: np.ndarray) -> Outputs: ...
+
+
+def cache_dir() -> Path:
+    """Where exports are kept (see the module docstring)."""
+    if os.environ.get("FACEID_CACHE", "").strip():
+        return Path(os.environ["FACEID_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache"
+    return Path(base) / "faceid"
+
+
+def runtime() -> str:
+    """``FACEID_RUNTIME``: ``opencv`` (the default) or ``torch``."""
+    value = os.environ.get("FACEID_RUNTIME", "").strip().lower() or "opencv"
+    if value not in RUNTIMES:
+        raise UsageError(f"FACEID_RUNTIME={value[:40]!r} is not one of {', '.join(RUNTIMES)}")
+    return value
+
+
+class OpenCVNet:
+    """An ONNX export run by OpenCV's DNN module, one parsed copy per calling thread."""
+
+    def __init__(self, onnx: bytes, outputs: int) -> None:
+        self._onnx = np.frombuffer(onnx, np.uint8)
+        self._outputs = [f"out{i}" for i in range(outputs)]
+        self._local = threading.local()
+
+    def __call__(self, x: np.ndarray) -> Outputs:
+        net = getattr(self._local, "net", None)
+        if net is None:
+            net = self._local.net = cv2.dnn.readNetFromONNX(self._onnx)
+        net.setInput(np.ascontiguousarray(x, np.float32))
+        return tuple(net.forward(self._outputs))
+
+
+class TorchNet:
+    """A torch module in eval mode, run in channels-last layout (faster on a CPU, same
+    arithmetic) without autograd; outputs come back as numpy arrays."""
+
+    def __init__(self, module: torch.nn.Module, device: str = "cpu") -> None:
+        import torch
+
+        apply_threads()
+        self.device = torch.device(device)
+        self.module = module.eval().to(self.device, memory_format=torch.channels_last)
+
+    def __call__(self, x: np.ndarray) -> Outputs:
+        import torch
+
+        with torch.inference_mode():
+            t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(self.device)
+            out = self.module(t.contiguous(memory_format=torch.channels_last))
+        out = out if isinstance(out, tuple) else (out,)
+        return tuple(o.float().cpu().numpy() for o in out)
+
+
+def load_net(name: str, identity: dict[str, object] | None, build: Callable[[], torch.nn.Module],
+             example: tuple[int, int, int, int], *, outputs: int,
+             value_range: tuple[float, float], dynamic_size: bool = False,
+             device: str = "cpu") -> Net:
+    """The network ``build`` makes, run by OpenCV from the cached export when there is one
+    (``build`` is then never called, and torch never imported); else built, exported, checked
+    and cached. ``identity`` is everything that defines the weights (hashes included): its
+    digest names the cache file (None: nothing can name them, so torch runs them). ``example`` is an input shape for the export and its check
+    (uniform noise over ``value_range``, the inputs' range); ``dynamic_size`` lets the export
+    take any height and width (MTCNN's P-Net)."""
+    apply_threads()
+    if identity is None or device != "cpu" or runtime() == "torch":
+        return TorchNet(build(), device)
+    key = hashlib.sha256(json.dumps({**identity, "export": EXPORT_VERSION},
+                                    sort_keys=True).encode()).hexdigest()[:20]
+    path = cache_dir() / f"{name}-{key}.onnx"
+    cached = _read_cached(path)
+    if cached is not None:
+        return OpenCVNet(cached, outputs)
+    torch_net = TorchNet(build())
+    onnx = _export(torch_net, example, value_range, outputs, dynamic_size)
+    if onnx is None:
+        return torch_net
+    _write_cached(path, onnx)
+    return OpenCVNet(onnx, outputs)
+
+
+def _read_cached(path: Path) -> bytes | None:
+    """The export at ``path`` if it is there and its bytes match the hash beside it."""
+    try:
+        data = path.read_bytes()
+        want = path.with_suffix(".sha256").read_text().strip()
+    except OSError:
+        return None
+    if hashlib.sha256(data).hexdigest() != want:
+        log.warning("%s: does not match its recorded hash; exporting it again", path)
+        return None
+    return data
+
+
+def _write_cached(path: Path, onnx: bytes) -> None:
+    """Keep the export for later processes; a cache that cannot be written only costs them
+    the export again."""
+    try:
+        with replacing(path, "wb") as fh:
+            fh.write(onnx)
+        with replacing(path.with_suffix(".sha256")) as fh:
+            fh.write(hashlib.sha256(onnx).hexdigest() + "\n")
+    except WriteFailed as exc:
+        log.warning("network export not cached: %s", exc.message)
+
+
+def _export(net: TorchNet, example: tuple[int, int, int, int], value_range: tuple[float, float],
+            outputs: int, dynamic_size: bool) -> bytes | None:
+    """``net`` as ONNX bytes, or None (logged) when it cannot be exported or OpenCV's run
+    of the export differs from torch's on a fixed input."""
+    import io
+    import warnings
+
+    import torch
+
+    names = [f"out{i}" for i in range(outputs)]
+    axes: dict[int, str] = {0: "n", 2: "h", 3: "w"} if dynamic_size else {0: "n"}
+    x = np.random.default_rng(0).uniform(*value_range, example).astype(np.float32)
+    buf = io.BytesIO()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the tracer's notes on shape arithmetic
+            module = net.module.to(memory_format=torch.contiguous_format)
+            torch.onnx.export(module, (torch.from_numpy(x),), buf, dynamo=False,
+                              input_names=["x"], output_names=names,
+                              dynamic_axes={n: axes for n in ["x", *names]})
+            net.module.to(memory_format=torch.channels_last)
+        onnx = buf.getvalue()
+        got = OpenCVNet(onnx, outputs)(x)
+    except Exception as exc:  # noqa: BLE001 - any failure leaves the network on torch
+        log.warning("network not exported to OpenCV (%s); running it in torch", exc)
+        return None
+    want = net(x)
+    error = max(float(np.abs(g - w).max()) for g, w in zip(got, want))
+    if len(got) != len(want) or error > TOLERANCE:
+        log.warning("OpenCV's run of the export differs from torch's by %.2g; running it "
+                    "in torch", error)
+        return None
+    return onnx
