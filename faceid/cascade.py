@@ -9,7 +9,8 @@ the "+1" pixel conventions of each stage, IoU for the first two NMS passes and
 intersection-over-minimum for the last), and ``tests/test_cascade.py`` holds the two to the
 same boxes and points on real photos. It runs in numpy, with the stage networks behind
 ``faceid/netrun.py`` (OpenCV, or torch where no export exists): torch's "area" resampling is
-its adaptive average pooling, written here as two averaging matrices.
+its adaptive average pooling, read here from each image's integral image (every window's
+sum of whole pixel values is exact, so the means equal torch's to float32 rounding).
 """
 
 from __future__ import annotations
@@ -28,17 +29,17 @@ def detect_cascade(images: np.ndarray, min_size: float, nets: tuple[Net, Net, Ne
     """Faces in each of ``images`` ((B, H, W, 3) uint8 RGB): per image, (boxes (N, 5):
     x1, y1, x2, y2, score) and (points (N, 5, 2)), in pixels."""
     pnet, rnet, onet = nets
-    imgs = np.asarray(images).transpose(0, 3, 1, 2).astype(np.float32)
-    h, w = imgs.shape[2:4]
-    boxes, owners = _proposals(imgs, pnet, min_size, thresholds[0], factor)
+    sums = integral_image(np.asarray(images))
+    h, w = sums.shape[2] - 1, sums.shape[3] - 1
+    boxes, owners = _proposals(sums, pnet, min_size, thresholds[0], factor)
     if len(boxes):
-        boxes, owners, shifts = _stage(imgs, boxes, owners, rnet, 24, thresholds[1], w, h)
+        boxes, owners, shifts = _stage(sums, boxes, owners, rnet, 24, thresholds[1], w, h)
         keep = _nms(boxes[:, :4], boxes[:, 4], owners, 0.7)
         boxes, owners = _regress(boxes[keep], shifts[keep]), owners[keep]
         boxes = _square(boxes)
     points = np.zeros((0, 5, 2), np.float32)
     if len(boxes):
-        boxes, owners, shifts, marks = _stage(imgs, boxes, owners, onet, 48, thresholds[2], w, h)
+        boxes, owners, shifts, marks = _stage(sums, boxes, owners, onet, 48, thresholds[2], w, h)
         side_w = boxes[:, 2] - boxes[:, 0] + 1
         side_h = boxes[:, 3] - boxes[:, 1] + 1
         xs = side_w[:, None] * marks[:, :5] + boxes[:, :1] - 1
@@ -50,33 +51,58 @@ def detect_cascade(images: np.ndarray, min_size: float, nets: tuple[Net, Net, Ne
     return [(boxes[owners == b], points[owners == b]) for b in range(len(images))]
 
 
-def area_resize(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(..., H, W) float32 -> (..., h, w): each output pixel the plain mean of the input
-    pixels from floor(i * H / h) to ceil((i + 1) * H / h), as torch's "area" interpolation
-    (adaptive average pooling) computes it."""
-    rows = _averaging(x.shape[-2], size[0])
-    cols = _averaging(x.shape[-1], size[1])
-    return np.matmul(np.matmul(rows, x), cols.T)
+def integral_image(images: np.ndarray) -> np.ndarray:
+    """(B, H, W, C) uint8 pixels -> (C, B, H + 1, W + 1) running sums per channel plane, a
+    zero row and column first: any window's sum from four reads. Whole numbers, so exact
+    (int32 while the image's total fits)."""
+    b, h, w, c = images.shape
+    dtype = np.int32 if h * w * 255 < 2**31 else np.int64
+    out = np.zeros((c, b, h + 1, w + 1), dtype)
+    planes = np.moveaxis(images, 3, 0)
+    np.cumsum(planes, axis=2, dtype=dtype, out=out[:, :, 1:, 1:])
+    np.cumsum(out[:, :, 1:, 1:], axis=3, out=out[:, :, 1:, 1:])
+    return out
 
 
-def _averaging(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) matrix whose row i averages adaptive pooling's window i."""
+def area_crops(integral: np.ndarray, owners: np.ndarray, top: np.ndarray, left: np.ndarray,
+               height: np.ndarray, width: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Crop k (image ``owners[k]``, ``height[k]`` x ``width[k]`` px at (``top[k]``,
+    ``left[k]``)) resized to ``size`` (h, w) as torch's "area" interpolation does (adaptive
+    average pooling: output pixel i averages input pixels floor(i * n / m) to
+    ceil((i + 1) * n / m)); (N, C, h, w) float32."""
+    rows_lo, rows_hi = _windows(top, height, size[0])
+    cols_lo, cols_hi = _windows(left, width, size[1])
+    channels, _, rows, cols = integral.shape
+    planes = integral.reshape(channels, -1)  # each plane read by flat index: a fast gather
+    base = (np.asarray(owners) * rows)[:, None]
+    r_lo, r_hi = ((base + rows_lo) * cols)[:, :, None], ((base + rows_hi) * cols)[:, :, None]
+    c_lo, c_hi = cols_lo[:, None, :], cols_hi[:, None, :]
+    total = (planes.take(r_hi + c_hi, axis=1) - planes.take(r_lo + c_hi, axis=1)
+             - planes.take(r_hi + c_lo, axis=1) + planes.take(r_lo + c_lo, axis=1))
+    area = (rows_hi - rows_lo)[:, :, None] * (cols_hi - cols_lo)[:, None, :]  # (N, h, w)
+    return np.ascontiguousarray((total / area.astype(np.float32)).transpose(1, 0, 2, 3))
+
+
+def _windows(start: np.ndarray, n_in: np.ndarray, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Adaptive pooling's windows of ``n_in`` px from ``start``, ``n_out`` of them, as
+    integral-image indices: (N, n_out) first and one-past-last rows (or columns)."""
     i = np.arange(n_out)
-    start = (i * n_in) // n_out
-    end = -((-(i + 1) * n_in) // n_out)  # ceil
-    j = np.arange(n_in)
-    inside = (j >= start[:, None]) & (j < end[:, None])
-    return (inside / (end - start)[:, None]).astype(np.float32)
+    n = np.asarray(n_in)[:, None]
+    return (np.asarray(start)[:, None] + (i * n) // n_out,
+            np.asarray(start)[:, None] - ((-(i + 1) * n) // n_out))  # ceil
 
 
-def _proposals(imgs: np.ndarray, pnet: Net, min_size: float, threshold: float,
+def _proposals(sums: np.ndarray, pnet: Net, min_size: float, threshold: float,
                factor: float) -> tuple[np.ndarray, np.ndarray]:
-    """P-Net over the pyramid: squared candidate boxes (N, 5) and their image index."""
-    h, w = imgs.shape[2:4]
+    """P-Net over the pyramid (of the images' integral images): squared candidate boxes
+    (N, 5) and their image index."""
+    b, h, w = sums.shape[1], sums.shape[2] - 1, sums.shape[3] - 1
+    everyone, zero = np.arange(b), np.zeros(b, np.int64)
     scale, side = CELL / min_size, min(h, w) * CELL / min_size
     found, owners = [], []
     while side >= CELL:
-        data = area_resize(imgs, (int(h * scale + 1), int(w * scale + 1)))
+        data = area_crops(sums, everyone, zero, zero, np.full(b, h), np.full(b, w),
+                          (int(h * scale + 1), int(w * scale + 1)))
         shifts, probs = pnet((data - 127.5) * 0.0078125)
         mask = probs[:, 1] >= threshold
         where = np.argwhere(mask)  # (image, row, col), row-major as torch's nonzero
@@ -100,7 +126,7 @@ def _proposals(imgs: np.ndarray, pnet: Net, min_size: float, threshold: float,
     return _square(np.concatenate([corners, boxes[:, 4:5]], axis=1)), owner
 
 
-def _stage(imgs: np.ndarray, boxes: np.ndarray, owners: np.ndarray, net: Net,
+def _stage(sums: np.ndarray, boxes: np.ndarray, owners: np.ndarray, net: Net,
            size: int, threshold: float, w: int, h: int) -> tuple[np.ndarray, ...]:
     """Run ``net`` on ``size``-px crops of ``boxes``; keep those scoring above
     ``threshold``: (boxes with the new scores, owners, box shifts[, O-Net's points])."""
@@ -108,14 +134,14 @@ def _stage(imgs: np.ndarray, boxes: np.ndarray, owners: np.ndarray, net: Net,
     x1, y1 = np.maximum(x1, 1), np.maximum(y1, 1)
     x2, y2 = np.minimum(x2, w), np.minimum(y2, h)
     valid = (y2 > y1 - 1) & (x2 > x1 - 1)
-    crops = [area_resize(imgs[owners[k], :, y1[k] - 1:y2[k], x1[k] - 1:x2[k]], (size, size))
-             for k in range(len(boxes)) if valid[k]]
     boxes, owners = boxes[valid], owners[valid]
-    if not crops:
+    x1, y1, x2, y2 = x1[valid], y1[valid], x2[valid], y2[valid]
+    if not len(boxes):
         empty = (np.zeros((0, 4), np.float32),)
         return (boxes, owners) + empty + ((np.zeros((0, 10), np.float32),)
                                           if size == 48 else ())
-    out = net((np.stack(crops) - 127.5) * 0.0078125)
+    crops = area_crops(sums, owners, y1 - 1, x1 - 1, y2 - y1 + 1, x2 - x1 + 1, (size, size))
+    out = net((crops - 127.5) * 0.0078125)
     score = out[-1][:, 1]
     passed = score > threshold
     boxes = np.concatenate([boxes[passed, :4], score[passed, None]], axis=1)
