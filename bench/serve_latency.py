@@ -128,7 +128,8 @@ def main() -> None:
     ap.add_argument("--detector", action="append", choices=["mtcnn", "yunet"],
                     help="the server's face detector (FACEID_DETECTOR; the gallery is always "
                          "enrolled through MTCNN, as a site enrols photos); give two to run "
-                         "one server after the other on the same gallery (default: mtcnn)")
+                         "one server after the other on the same gallery (default: yunet, "
+                         "the server's own default)")
     a = ap.parse_args()
     folders = sorted(p for p in a.lfw.iterdir() if (p / f"{p.name}_0002.jpg").is_file())
     enrolled, strangers = folders[:a.people], folders[a.people:]
@@ -155,7 +156,7 @@ def main() -> None:
                   for i, p in enumerate(probes)]
         out = {"people": done["people_added"], "enrol_s": round(enrol_s, 1),
                "concurrency": a.concurrency, "cores": os.cpu_count()}
-        for detector in a.detector or ["mtcnn"]:
+        for detector in a.detector or ["yunet"]:
             print("# server detector:", detector, flush=True)
             out[detector] = serve_and_drive(cli, home, {**env, "FACEID_DETECTOR": detector},
                                             key, probes, claims, a.concurrency)
