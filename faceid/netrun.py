@@ -5,14 +5,16 @@ may spend in all (issue 14), and OpenCV, which faceid imports anyway, runs the s
 arithmetic (its outputs match torch's to about 1e-6) at least as fast on a CPU. So each
 network is exported once, by torch, into the user's cache (``FACEID_CACHE``, else
 ``$XDG_CACHE_HOME/faceid``, else ``~/.cache/faceid``), keyed by a digest of what defines it
-(architecture, weights hash, this exporter's version), and later processes load the export
-without importing torch. An export is checked against torch on a fixed input before it is
-used or kept; a cache file is checked against its recorded hash before it is loaded.
+(architecture, weights hash, this exporter's version, OpenCV's version), and later
+processes load the export without importing torch. An export is checked against torch on a
+fixed input before it is used or kept; a cache file is checked against the hash on its
+first line before it is loaded.
 Where no export can be made (no ``onnx`` package, an unwritable cache, a GPU device,
 ``FACEID_RUNTIME=torch``) the network runs in torch, as before.
 
 Nets are callables from one float32 NCHW array to a tuple of float32 arrays. OpenCV nets
-are not safe to call from two threads at once, so each thread gets its own copy.
+are not safe to call from two threads at once, so concurrent calls take copies from a
+pool.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 EXPORT_VERSION = 1  # bump when the export itself changes, so old cache files are not used
 RUNTIMES = ("opencv", "torch")
 TOLERANCE = 1e-3  # largest |OpenCV - torch| accepted on the check input (seen: ~2e-6)
+CACHE_SUFFIX = "onnx-cache"  # an ONNX file behind one header line: not for other tools
+CACHE_HEADER = b"faceid-onnx-export/1 sha256="
 
 Outputs = tuple[np.ndarray, ...]
 
@@ -68,19 +72,29 @@ def runtime() -> str:
 
 
 class OpenCVNet:
-    """An ONNX export run by OpenCV's DNN module, one parsed copy per calling thread."""
+    """An ONNX export run by OpenCV's DNN module. A parsed net serves one call at a time, so
+    concurrent callers each take one from a pool (parsed on demand, kept for reuse): as
+    many copies as calls ever overlapped, not one per thread that ever called (the server's
+    request threads are many). The first copy is parsed here, so an export OpenCV cannot
+    read fails at load time, not in a door's loop."""
 
     def __init__(self, onnx: bytes, outputs: int) -> None:
         self._onnx = np.frombuffer(onnx, np.uint8)
         self._outputs = [f"out{i}" for i in range(outputs)]
-        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._idle = [cv2.dnn.readNetFromONNX(self._onnx)]
 
     def __call__(self, x: np.ndarray) -> Outputs:
-        net = getattr(self._local, "net", None)
+        with self._lock:
+            net = self._idle.pop() if self._idle else None
         if net is None:
-            net = self._local.net = cv2.dnn.readNetFromONNX(self._onnx)
-        net.setInput(np.ascontiguousarray(x, np.float32))
-        return tuple(net.forward(self._outputs))
+            net = cv2.dnn.readNetFromONNX(self._onnx)
+        try:
+            net.setInput(np.ascontiguousarray(x, np.float32))
+            return tuple(net.forward(self._outputs))
+        finally:
+            with self._lock:
+                self._idle.append(net)
 
 
 class TorchNet:
@@ -117,12 +131,17 @@ def load_net(name: str, identity: dict[str, object] | None, build: Callable[[], 
     apply_threads()
     if identity is None or device != "cpu" or runtime() == "torch":
         return TorchNet(build(), device)
-    key = hashlib.sha256(json.dumps({**identity, "export": EXPORT_VERSION},
+    key = hashlib.sha256(json.dumps({**identity, "export": EXPORT_VERSION,
+                                     "opencv": cv2.__version__},
                                     sort_keys=True).encode()).hexdigest()[:20]
-    path = cache_dir() / f"{name}-{key}.onnx"
+    path = cache_dir() / f"{name}-{key}.{CACHE_SUFFIX}"
     cached = _read_cached(path)
     if cached is not None:
-        return OpenCVNet(cached, outputs)
+        try:
+            return OpenCVNet(cached, outputs)
+        except cv2.error as exc:
+            log.warning("%s: OpenCV cannot read it (%s); exporting it again", path,
+                        str(exc).strip().splitlines()[-1])
     torch_net = TorchNet(build())
     onnx = _export(torch_net, example, value_range, outputs, dynamic_size)
     if onnx is None:
@@ -132,26 +151,27 @@ def load_net(name: str, identity: dict[str, object] | None, build: Callable[[], 
 
 
 def _read_cached(path: Path) -> bytes | None:
-    """The export at ``path`` if it is there and its bytes match the hash beside it."""
+    """The export kept at ``path``, if it is there and its bytes match the hash written
+    on its first line."""
     try:
         data = path.read_bytes()
-        want = path.with_suffix(".sha256").read_text().strip()
     except OSError:
         return None
-    if hashlib.sha256(data).hexdigest() != want:
-        log.warning("%s: does not match its recorded hash; exporting it again", path)
+    header, _, onnx = data.partition(b"\n")
+    if header != CACHE_HEADER + hashlib.sha256(onnx).hexdigest().encode():
+        log.warning("%s: damaged (its hash does not match); exporting it again", path)
         return None
-    return data
+    return onnx
 
 
 def _write_cached(path: Path, onnx: bytes) -> None:
-    """Keep the export for later processes; a cache that cannot be written only costs them
-    the export again."""
+    """Keep the export for later processes, its hash on a first line, written atomically
+    (two processes exporting at once each leave a whole file); a cache that cannot be
+    written only costs later processes the export again."""
     try:
         with replacing(path, "wb") as fh:
+            fh.write(CACHE_HEADER + hashlib.sha256(onnx).hexdigest().encode() + b"\n")
             fh.write(onnx)
-        with replacing(path.with_suffix(".sha256")) as fh:
-            fh.write(hashlib.sha256(onnx).hexdigest() + "\n")
     except WriteFailed as exc:
         log.warning("network export not cached: %s", exc.message)
 

@@ -64,19 +64,39 @@ def test_opencv_detects_as_torch_does(monkeypatch, tmp_path, lfw_images, two_fac
             np.testing.assert_allclose(c.landmarks, t.landmarks, atol=1e-2)
 
 
+def cached_export(cache: Path) -> tuple[Path, bytes, bytes]:
+    """The encoder's cache file, its header line and the ONNX bytes after it."""
+    (path,) = cache.glob(f"encoder-*.{netrun.CACHE_SUFFIX}")
+    header, _, onnx = path.read_bytes().partition(b"\n")
+    return path, header, onnx
+
+
 def test_the_export_is_cached_with_its_hash(monkeypatch, tmp_path, chips):
     first = encoder_in(monkeypatch, tmp_path).embed(chips)
-    (onnx,) = tmp_path.glob("encoder-*.onnx")
-    assert onnx.with_suffix(".sha256").read_text().strip() == hashlib.sha256(
-        onnx.read_bytes()).hexdigest()
+    path, header, onnx = cached_export(tmp_path)
+    assert header == netrun.CACHE_HEADER + hashlib.sha256(onnx).hexdigest().encode()
     # a damaged export (a flipped byte in its weights) is noticed and made again
-    data = bytearray(onnx.read_bytes())
+    data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
-    onnx.write_bytes(bytes(data))
+    path.write_bytes(bytes(data))
     again = encoder_in(monkeypatch, tmp_path).embed(chips)
     assert np.array_equal(first, again)
-    assert onnx.with_suffix(".sha256").read_text().strip() == hashlib.sha256(
-        onnx.read_bytes()).hexdigest()
+    assert cached_export(tmp_path)[1:] == (header, onnx)
+
+
+def test_an_export_opencv_cannot_read_is_made_again(monkeypatch, tmp_path, chips, caplog):
+    """A cache file whose hash holds but whose content OpenCV refuses (written by another
+    version, say) fails at load time, not at the first frame, and is replaced."""
+    want = encoder_in(monkeypatch, tmp_path).embed(chips)
+    path, _, onnx = cached_export(tmp_path)
+    junk = b"not an onnx model"
+    path.write_bytes(netrun.CACHE_HEADER + hashlib.sha256(junk).hexdigest().encode() + b"\n"
+                     + junk)
+    enc = encoder_in(monkeypatch, tmp_path)
+    assert "OpenCV cannot read it" in caplog.text
+    assert isinstance(enc.net, netrun.OpenCVNet)
+    assert np.array_equal(enc.embed(chips), want)
+    assert cached_export(tmp_path)[2] == onnx
 
 
 def test_an_unwritable_cache_still_runs_the_export(monkeypatch, tmp_path, chips, caplog):
@@ -93,13 +113,13 @@ def test_an_export_that_differs_from_torch_is_not_used(monkeypatch, tmp_path, ca
     monkeypatch.setattr(netrun, "TOLERANCE", -1.0)  # no export can pass now
     enc = encoder_in(monkeypatch, tmp_path)
     assert isinstance(enc.net, netrun.TorchNet)
-    assert not list(tmp_path.glob("*.onnx"))
+    assert not list(tmp_path.iterdir())
     assert "differs from torch's" in caplog.text
 
 
 def test_threads_share_one_encoder(monkeypatch, tmp_path, chips):
-    """Each thread runs its own copy of the OpenCV net: concurrent calls give what serial
-    calls give."""
+    """Concurrent calls each take a copy of the OpenCV net from a pool: they give what
+    serial calls give, and no more copies exist than calls ever overlapped."""
     enc = encoder_in(monkeypatch, tmp_path)
     want = enc.embed(chips)
     got: list[np.ndarray] = [None] * 6  # type: ignore[list-item]
@@ -114,6 +134,7 @@ def test_threads_share_one_encoder(monkeypatch, tmp_path, chips):
     for t in threads:
         t.join()
     assert all(np.array_equal(g, want) for g in got)
+    assert 1 <= len(enc.net._idle) <= 6  # the load's copy, plus one per overlapping call
 
 
 def test_a_process_with_the_export_never_imports_torch(tmp_path, lfw_images):
