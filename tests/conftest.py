@@ -4,6 +4,7 @@ pipeline per session (the model loads once)."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,7 +16,14 @@ DATASETS = Path(os.environ.get("FACEID_DATASETS", ROOT.parent / "shared" / "data
 LFW = Path(os.environ.get("FACEID_LFW", DATASETS / "lfw"))
 # network exports (faceid/netrun.py) go to this run's own cache, inherited by the commands
 # the tests start: no test depends on what an earlier run left in the user's cache
-os.environ.setdefault("FACEID_CACHE", tempfile.mkdtemp(prefix="faceid-cache-"))
+_OWN_CACHE = None if os.environ.get("FACEID_CACHE") else tempfile.mkdtemp(prefix="faceid-cache-")
+if _OWN_CACHE:
+    os.environ["FACEID_CACHE"] = _OWN_CACHE
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _OWN_CACHE:
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -81,5 +81,6 @@ def test_install_service_writes_units_for_the_server_and_a_door(tmp_path):
     assert run("install-service", "door", "--door", "front", "--unit-dir", tmp_path).returncode == 0
     door = (tmp_path / "faceid-door-front.service").read_text()
     assert "watch --door front" in door and "ReadWritePaths=/var/lib/faceid" in door
+    assert "FACEID_CACHE=/var/lib/faceid/cache" in door  # ProtectHome hides ~/.cache
     bad = run("install-service", "door", "--door", "../etc", "--unit-dir", tmp_path)
     assert bad.returncode == 2 and not list(tmp_path.glob("*etc*"))

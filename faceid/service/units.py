@@ -2,7 +2,8 @@
 same settings file (``faceid.toml``) by the same ``faceid`` executable.
 
 Restart always (a camera or database outage must not leave a door dead), a dedicated user,
-the data directory as the only writable path, no new privileges. ``faceid install-service``
+the data directory as the only writable path (the network exports are cached there too:
+the user's home is out of reach), no new privileges. ``faceid install-service``
 writes them; enabling and starting them is the administrator's ``systemctl`` step.
 """
 
@@ -26,6 +27,7 @@ Type=simple
 User={user}
 Environment=FACEID_CONFIG={config}
 Environment=FACEID_THREADS={threads}
+Environment=FACEID_CACHE={data}/cache
 ExecStart={executable} {arguments}
 Restart=always
 RestartSec=2
