@@ -125,17 +125,21 @@ def load_net(name: str, identity: dict[str, object] | None, build: Callable[[], 
     """The network ``build`` makes, run by OpenCV from the cached export when there is one
     (``build`` is then never called, and torch never imported); else built, exported, checked
     and cached. ``identity`` is everything that defines the weights (hashes included): its
-    digest names the cache file (None: nothing can name them, so torch runs them). ``example`` is an input shape for the export and its check
-    (uniform noise over ``value_range``, the inputs' range); ``dynamic_size`` lets the export
-    take any height and width (MTCNN's P-Net)."""
+    digest names the cache file (None: nothing can name them, so torch runs them).
+    ``example`` is an input shape for the export and its check (uniform noise over
+    ``value_range``, the inputs' range); ``dynamic_size`` lets the export take any height
+    and width (MTCNN's P-Net)."""
     apply_threads()
     if identity is None or device != "cpu" or runtime() == "torch":
         return TorchNet(build(), device)
     key = hashlib.sha256(json.dumps({**identity, "export": EXPORT_VERSION,
                                      "opencv": cv2.__version__},
                                     sort_keys=True).encode()).hexdigest()[:20]
-    path = cache_dir() / f"{name}-{key}.{CACHE_SUFFIX}"
-    cached = _read_cached(path)
+    try:
+        path: Path | None = cache_dir() / f"{name}-{key}.{CACHE_SUFFIX}"
+    except RuntimeError:  # no home directory to find a cache in: export in memory only
+        path = None
+    cached = _read_cached(path) if path is not None else None
     if cached is not None:
         try:
             return OpenCVNet(cached, outputs)
@@ -146,7 +150,8 @@ def load_net(name: str, identity: dict[str, object] | None, build: Callable[[], 
     onnx = _export(torch_net, example, value_range, outputs, dynamic_size)
     if onnx is None:
         return torch_net
-    _write_cached(path, onnx)
+    if path is not None:
+        _write_cached(path, onnx)
     return OpenCVNet(onnx, outputs)
 
 

@@ -109,6 +109,20 @@ def test_an_unwritable_cache_still_runs_the_export(monkeypatch, tmp_path, chips,
     assert "not cached" in caplog.text
 
 
+def test_no_home_for_a_cache_still_runs_the_export(monkeypatch, tmp_path, chips):
+    """A service user without a home directory: the export runs from memory."""
+    reference = encoder_in(monkeypatch, tmp_path).embed(chips)
+
+    def homeless() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(netrun, "cache_dir", homeless)
+    enc = encoder_in(monkeypatch, tmp_path / "unused")
+    assert isinstance(enc.net, netrun.OpenCVNet)
+    assert np.abs(enc.embed(chips) - reference).max() < 1e-6
+    assert not (tmp_path / "unused").exists()
+
+
 def test_an_export_that_differs_from_torch_is_not_used(monkeypatch, tmp_path, caplog):
     monkeypatch.setattr(netrun, "TOLERANCE", -1.0)  # no export can pass now
     enc = encoder_in(monkeypatch, tmp_path)
