@@ -2,7 +2,7 @@
 loopback (issue 15's target: p99 under 150 ms at concurrency 4 with 1,000 people enrolled).
 
     .venv/bin/python -m bench.serve_latency [--people 1000] [--requests 200] [--concurrency 4]
-        [--detector mtcnn --detector yunet] [--json out.json]
+        [--detector mtcnn --detector yunet] [--views standard] [--json out.json]
 
 A gallery of ``--people`` LFW people (each from their first photo, the face nearest
 the centre, enrolled with ``faceid enroll-dir`` before the server starts) is served by ``faceid serve`` in its own
@@ -72,11 +72,13 @@ def server_seconds(headers) -> float:  # noqa: ANN001 - http.client.HTTPMessage
 
 
 def serve_and_drive(cli: list[str], home: Path, env: dict[str, str], key: str,
-                    probes: list[Path], claims: list[str], concurrency: int) -> dict:
+                    probes: list[Path], claims: list[str], concurrency: int,
+                    views: str = "standard") -> dict:
     """Start ``faceid serve`` on ``home``, send the verify and identify requests, stop it:
     each kind's statuses and latency percentiles."""
     port = free_port()
-    server = subprocess.Popen([*cli, "serve", "--port", str(port), "--home", str(home)],
+    server = subprocess.Popen([*cli, "serve", "--port", str(port), "--home", str(home),
+                               "--views", views],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     out: dict = {"load_average": os.getloadavg()[0]}
@@ -130,6 +132,9 @@ def main() -> None:
                          "enrolled through MTCNN, as a site enrols photos); give two to run "
                          "one server after the other on the same gallery (default: yunet, "
                          "the server's own default)")
+    ap.add_argument("--views", default="standard", choices=["fast", "standard", "accurate"],
+                    help="the view preset the gallery is enrolled and served with (a site "
+                         "choosing `fast` trades accuracy for half the encoder's work)")
     a = ap.parse_args()
     folders = sorted(p for p in a.lfw.iterdir() if (p / f"{p.name}_0002.jpg").is_file())
     enrolled, strangers = folders[:a.people], folders[a.people:]
@@ -143,7 +148,7 @@ def main() -> None:
         t = time.perf_counter()
         done = json.loads(subprocess.run(
             [*cli, "enroll-dir", str(photos), "--home", str(home), "--allow-duplicate",
-             "--pick", "center", "--json"], check=True, env=env, capture_output=True,
+             "--pick", "center", "--views", a.views, "--json"], check=True, env=env, capture_output=True,
             text=True).stdout)
         enrol_s = time.perf_counter() - t
         key = json.loads(subprocess.run([*cli, "keys", "add", "bench", "--home", str(home),
@@ -154,12 +159,12 @@ def main() -> None:
         claims = [p.parent.name.replace("_", " ") if p.name.endswith("_0002.jpg")
                   else enrolled[i % len(enrolled)].name.replace("_", " ")
                   for i, p in enumerate(probes)]
-        out = {"people": done["people_added"], "enrol_s": round(enrol_s, 1),
+        out = {"people": done["people_added"], "enrol_s": round(enrol_s, 1), "views": a.views,
                "concurrency": a.concurrency, "cores": os.cpu_count()}
         for detector in a.detector or ["yunet"]:
             print("# server detector:", detector, flush=True)
             out[detector] = serve_and_drive(cli, home, {**env, "FACEID_DETECTOR": detector},
-                                            key, probes, claims, a.concurrency)
+                                            key, probes, claims, a.concurrency, a.views)
     print(json.dumps(out))
     if a.json:
         a.json.write_text(json.dumps(out, indent=2))
