@@ -10,8 +10,9 @@ stopped and started. Counts what a site would audit afterwards:
 
     .venv/bin/python -m bench.soak --minutes 10 [--json reports/soak.json]
 
-The door runs in this process, with one torch thread; the churn and lock processes are
-children (``--role``). The reel is the three head-pose previews (real people: the man,
+The door runs in this process, its networks on one thread (``FACEID_THREADS``), and its
+resident memory is read after every pass of the reel (a leak shows as growth); the churn
+and lock processes are children (``--role``). The reel is the three head-pose previews (real people: the man,
 enrolled from his clip's first frame; the woman, a stranger; both together), each followed
 by empty frames so that every showing is a new pass; LFW people are enrolled and removed
 by the churn process.
@@ -146,6 +147,12 @@ def locker(db_file: Path, stop_file: Path, seed: int) -> None:
 
 
 # -- the door ------------------------------------------------------------------------------
+def rss_mib() -> float:
+    """This process's resident memory now, in MiB (Linux's /proc)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def soak(minutes: float, seed: int, port: int) -> dict:
     from db.engine import resolve_url
     from db.store import Store
@@ -187,6 +194,7 @@ def soak(minutes: float, seed: int, port: int) -> dict:
         end = time.monotonic() + minutes * 60
         last = time.monotonic()
         loop = 0
+        rss: list[float] = []
         while time.monotonic() < end:
             for frame in reel:
                 door.process(frame, frames * step)
@@ -195,6 +203,7 @@ def soak(minutes: float, seed: int, port: int) -> dict:
                 last = now
                 frames += 1
             loop += 1
+            rss.append(rss_mib())
         stop.set()
         flapper.join()
         if receiver.server is None:
@@ -231,6 +240,8 @@ def soak(minutes: float, seed: int, port: int) -> dict:
         "webhook_outages": sum(1 for f in flaps if f[0] == "webhook_down"),
         "undelivered": undelivered,
         "longest_stall_ms": round(float(gaps_ms.max()), 1),
+        "rss_mib": {"after_first_pass": round(rss[0]), "at_end": round(rss[-1]),
+                    "largest": round(max(rss))},
         "p99_frame_ms": round(float(np.percentile(gaps_ms, 99)), 1),
         "median_frame_ms": round(float(np.median(gaps_ms)), 1),
         "health": door.health.to_dict(),
@@ -253,9 +264,7 @@ def main() -> None:
         return churn(a.home, a.stop_file)
     if a.role == "lock":
         return locker(a.home / "faceid.db", a.stop_file, a.seed)
-    import torch
-
-    torch.set_num_threads(1)
+    os.environ.setdefault("FACEID_THREADS", "1")  # the door's networks: one thread each
     print(f"# {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
     result = soak(a.minutes, a.seed, a.port)
     print(json.dumps(result, indent=1))
