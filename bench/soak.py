@@ -12,10 +12,10 @@ stopped and started. Counts what a site would audit afterwards:
 
 The door runs in this process, its networks on one thread (``FACEID_THREADS``), and its
 resident memory is read after every pass of the reel (a leak shows as growth); the churn
-and lock processes are children (``--role``). The reel is the three head-pose previews (real people: the man,
-enrolled from his clip's first frame; the woman, a stranger; both together), each followed
-by empty frames so that every showing is a new pass; LFW people are enrolled and removed
-by the churn process.
+and lock processes are children (``--role``). The reel is the three head-pose previews
+(real people: the man, enrolled from his clip's first frame; the woman, a stranger; both
+together), each followed by empty frames so that every showing is a new pass; LFW people
+are enrolled and removed by the churn process.
 """
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ class PassiveLiveness:
         for net in self.networks:
             crops = np.stack([crop_for(image_rgb, b, net.scale, net.size, self.box_map)
                               for b in boxes])
-            logits = net.model(crops.transpose(0, 3, 1, 2).astype(np.float32))[0]
+            logits = net.model(crops.transpose(0, 3, 1, 2))[0]  # the net makes it float32
             odds = np.exp(logits - logits.max(axis=1, keepdims=True)).astype(np.float64)
             live += odds[:, net.live_class] / odds.sum(axis=1)  # the softmax's live class
         return live / len(self.networks)

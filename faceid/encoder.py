@@ -74,7 +74,7 @@ class Encoder:
             raise ValueError(f"expected (N, {s}, {s}, 3) chips, got {chips.shape}")
         out = np.empty((len(chips), self.size), np.float32)
         for i in range(0, len(chips), self.batch_size):
-            x = chips[i:i + self.batch_size].transpose(0, 3, 1, 2).astype(np.float32)
+            x = chips[i:i + self.batch_size].transpose(0, 3, 1, 2)  # the net makes it float32
             y = self.net(x)[0]
             out[i:i + len(x)] = y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
         return out

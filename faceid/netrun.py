@@ -2,7 +2,8 @@
 
 Why: importing torch costs about 2 s of CPU in every process, more than `faceid compare`
 may spend in all (issue 14), and OpenCV, which faceid imports anyway, runs the same
-arithmetic (its outputs match torch's to about 1e-6) at least as fast on a CPU. So each
+arithmetic (``tests/test_netrun.py`` holds the two together), much faster on the small
+networks and about as fast on the encoder one face at a time. So each
 network is exported once, by torch, into the user's cache (``FACEID_CACHE``, else
 ``$XDG_CACHE_HOME/faceid``, else ``~/.cache/faceid``), keyed by a digest of what defines it
 (architecture, weights hash, this exporter's version, OpenCV's version), and later
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 EXPORT_VERSION = 1  # bump when the export itself changes, so old cache files are not used
 RUNTIMES = ("opencv", "torch")
-TOLERANCE = 1e-3  # largest |OpenCV - torch| accepted on the check input (seen: ~2e-6)
+TOLERANCE = 1e-3  # largest |OpenCV - torch| accepted on the check input
 CACHE_SUFFIX = "onnx-cache"  # an ONNX file behind one header line: not for other tools
 CACHE_HEADER = b"faceid-onnx-export/1 sha256="
 
@@ -50,7 +51,8 @@ Outputs = tuple[np.ndarray, ...]
 
 
 class Net(Protocol):
-    """A network: (N, C, H, W) float32 -> its outputs, float32, in the torch module's order."""
+    """A network: (N, C, H, W) array (any real dtype; made float32 once, inside) -> its
+    outputs, float32, in the torch module's order."""
 
     def __call__(self, x: np.ndarray) -> Outputs: ...
 
