@@ -1192,6 +1192,8 @@ def serve(
 
     Example: faceid serve --port 8000 --home /var/lib/faceid
     """
+    import gc
+
     import numpy as np
     import uvicorn
 
@@ -1213,12 +1215,19 @@ def serve(
                              f"({exc.strerror or exc})") from None
     detector = make_detector(default_detector(server=True))
     gallery = _gallery(home, db, model, views, min_face, create=True, detector=detector)
-    gallery.fid.embed_images([np.zeros((64, 64, 3), np.uint8)])  # load the models now
+    gallery.fid.embed_images([np.zeros((64, 64, 3), np.uint8)])  # load the models now:
+    gallery.fid.encoder  # noqa: B018 - the detector above, the encoder here (no face to encode)
     service = Service(gallery, max_upload=int(max_upload_mb * 1024 * 1024),
                       session_ttl_s=session_minutes * 60)
+    api = create_app(service)
+    # what start-up made lives as long as the process: moved out of the collector's sight,
+    # a full collection no longer walks it (77 ms with every request thread stopped, seen
+    # as a stall of every request in flight; bench.serve_latency's tail)
+    gc.collect()
+    gc.freeze()
     scheme = "https" if tls_cert else "http"
     err.print(f"faceid serve on {scheme}://{host}:{port} (admin page at /admin, docs at /docs)")
-    uvicorn.run(create_app(service), host=host, port=port, log_level="warning",
+    uvicorn.run(api, host=host, port=port, log_level="warning",
                 ssl_certfile=tls_cert, ssl_keyfile=tls_key)
 
 

@@ -60,7 +60,8 @@ class Encoder:
         s = info.chip_size
         self.net = load_net(f"encoder-{info.name}", identity,
                             lambda: build_network(info, check_hash=False), (2, 3, s, s),
-                            outputs=1, value_range=(0.0, 255.0), device=device)
+                            outputs=1, value_range=(0.0, 255.0), device=device,
+                            prefer="onnxruntime")
 
     @property
     def size(self) -> int:

@@ -1,6 +1,6 @@
-"""Networks run by OpenCV from a cached ONNX export (faceid/netrun.py): the same embeddings
-and detections as torch on real photos, a process that finds the export never imports torch,
-and a damaged, unwritable or wrong export never changes a result."""
+"""Networks run by OpenCV or ONNX Runtime from a cached ONNX export (faceid/netrun.py): the
+same embeddings and detections as torch on real photos, a process that finds the export
+never imports torch, and a damaged, unwritable or wrong export never changes a result."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from faceid import netrun
-from faceid.detection import FaceDetector
+from faceid.detection import FaceDetector, load_mtcnn
 from faceid.encoder import Encoder
 from faceid.imageio import load_image
 from faceid.modelfile import load_model_info
@@ -34,16 +34,18 @@ def chips(lfw_images: Path) -> np.ndarray:
     return np.stack([fid.chip(img, fid.detector.detect(img)[0]) for img in images])
 
 
-def encoder_in(monkeypatch: pytest.MonkeyPatch, cache: Path | str, run: str = "opencv") -> Encoder:
+def encoder_in(monkeypatch: pytest.MonkeyPatch, cache: Path | str, run: str = "auto") -> Encoder:
     monkeypatch.setenv("FACEID_CACHE", str(cache))
     monkeypatch.setenv("FACEID_RUNTIME", run)
     return Encoder(load_model_info())
 
 
-def test_opencv_embeds_as_torch_does(monkeypatch, tmp_path, chips):
-    cv = encoder_in(monkeypatch, tmp_path)
+@pytest.mark.parametrize("run, engine", [("auto", netrun.OrtNet), ("opencv", netrun.OpenCVNet)])
+def test_each_engine_embeds_as_torch_does(monkeypatch, tmp_path, chips, run, engine):
+    """The encoder runs in ONNX Runtime by default (faster), in OpenCV when asked."""
+    cv = encoder_in(monkeypatch, tmp_path, run)
     torch_run = encoder_in(monkeypatch, tmp_path, "torch")
-    assert isinstance(cv.net, netrun.OpenCVNet) and isinstance(torch_run.net, netrun.TorchNet)
+    assert isinstance(cv.net, engine) and isinstance(torch_run.net, netrun.TorchNet)
     a, b = cv.embed(chips), torch_run.embed(chips)
     assert np.abs(a - b).max() < 1e-4
     same = np.linalg.norm(a[0] - a[1]), np.linalg.norm(b[0] - b[1])
@@ -54,11 +56,13 @@ def test_opencv_detects_as_torch_does(monkeypatch, tmp_path, lfw_images, two_fac
     photos = [load_image(lfw(lfw_images, p, 1)) for p in PEOPLE] + [two_face_image]
     monkeypatch.setenv("FACEID_CACHE", str(tmp_path))
     found = {}
-    for run in ("opencv", "torch"):
+    for run in ("auto", "torch"):
         monkeypatch.setenv("FACEID_RUNTIME", run)
         found[run] = FaceDetector().detect_batch(photos)
-    assert [len(f) for f in found["opencv"]] == [len(f) for f in found["torch"]] == [1] * 4 + [2]
-    for cv_faces, torch_faces in zip(found["opencv"], found["torch"]):
+        if run == "auto":  # the small networks stay in OpenCV (faster there)
+            assert all(isinstance(net, netrun.OpenCVNet) for net in load_mtcnn())
+    assert [len(f) for f in found["auto"]] == [len(f) for f in found["torch"]] == [1] * 4 + [2]
+    for cv_faces, torch_faces in zip(found["auto"], found["torch"]):
         for c, t in zip(cv_faces, torch_faces):
             np.testing.assert_allclose(c.box, t.box, atol=1e-2)
             np.testing.assert_allclose(c.landmarks, t.landmarks, atol=1e-2)
@@ -84,17 +88,20 @@ def test_the_export_is_cached_with_its_hash(monkeypatch, tmp_path, chips):
     assert cached_export(tmp_path)[1:] == (header, onnx)
 
 
-def test_an_export_opencv_cannot_read_is_made_again(monkeypatch, tmp_path, chips, caplog):
-    """A cache file whose hash holds but whose content OpenCV refuses (written by another
-    version, say) fails at load time, not at the first frame, and is replaced."""
-    want = encoder_in(monkeypatch, tmp_path).embed(chips)
+@pytest.mark.parametrize("run, engine", [("auto", netrun.OrtNet), ("opencv", netrun.OpenCVNet)])
+def test_an_export_the_engine_cannot_read_is_made_again(monkeypatch, tmp_path, chips, caplog,
+                                                        run, engine):
+    """A cache file whose hash holds but whose content the engine refuses (written by
+    another version, say) fails at load time, not at the first frame, and is replaced."""
+    want = encoder_in(monkeypatch, tmp_path, run).embed(chips)
     path, _, onnx = cached_export(tmp_path)
     junk = b"not an onnx model"
     path.write_bytes(netrun.CACHE_HEADER + hashlib.sha256(junk).hexdigest().encode() + b"\n"
                      + junk)
-    enc = encoder_in(monkeypatch, tmp_path)
-    assert "OpenCV cannot read it" in caplog.text
-    assert isinstance(enc.net, netrun.OpenCVNet)
+    enc = encoder_in(monkeypatch, tmp_path, run)
+    name = "ONNX Runtime" if engine is netrun.OrtNet else "OpenCV"
+    assert f"{name} cannot read it" in caplog.text
+    assert isinstance(enc.net, engine)
     assert np.array_equal(enc.embed(chips), want)
     assert cached_export(tmp_path)[2] == onnx
 
@@ -103,7 +110,7 @@ def test_an_unwritable_cache_still_runs_the_export(monkeypatch, tmp_path, chips,
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder would be")
     enc = encoder_in(monkeypatch, blocker)
-    assert isinstance(enc.net, netrun.OpenCVNet)
+    assert isinstance(enc.net, netrun.OrtNet)
     reference = encoder_in(monkeypatch, tmp_path / "ok").embed(chips)
     assert np.abs(enc.embed(chips) - reference).max() < 1e-6
     assert "not cached" in caplog.text
@@ -118,7 +125,7 @@ def test_no_home_for_a_cache_still_runs_the_export(monkeypatch, tmp_path, chips)
 
     monkeypatch.setattr(netrun, "cache_dir", homeless)
     enc = encoder_in(monkeypatch, tmp_path / "unused")
-    assert isinstance(enc.net, netrun.OpenCVNet)
+    assert isinstance(enc.net, netrun.OrtNet)
     assert np.abs(enc.embed(chips) - reference).max() < 1e-6
     assert not (tmp_path / "unused").exists()
 
@@ -131,10 +138,12 @@ def test_an_export_that_differs_from_torch_is_not_used(monkeypatch, tmp_path, ca
     assert "differs from torch's" in caplog.text
 
 
-def test_threads_share_one_encoder(monkeypatch, tmp_path, chips):
-    """Concurrent calls each take a copy of the OpenCV net from a pool: they give what
-    serial calls give, and no more copies exist than calls ever overlapped."""
-    enc = encoder_in(monkeypatch, tmp_path)
+@pytest.mark.parametrize("run", ["auto", "opencv"])
+def test_threads_share_one_encoder(monkeypatch, tmp_path, chips, run):
+    """Concurrent calls give what serial calls give: ONNX Runtime's session serves them
+    together; each takes a copy of the OpenCV net from a pool, and no more copies exist
+    than calls ever overlapped."""
+    enc = encoder_in(monkeypatch, tmp_path, run)
     want = enc.embed(chips)
     got: list[np.ndarray] = [None] * 6  # type: ignore[list-item]
 
@@ -148,7 +157,8 @@ def test_threads_share_one_encoder(monkeypatch, tmp_path, chips):
     for t in threads:
         t.join()
     assert all(np.array_equal(g, want) for g in got)
-    assert 1 <= len(enc.net._idle) <= 6  # the load's copy, plus one per overlapping call
+    if run == "opencv":
+        assert 1 <= len(enc.net._idle) <= 6  # the load's copy, plus one per overlapping call
 
 
 def test_a_process_with_the_export_never_imports_torch(tmp_path, lfw_images):
