@@ -8,6 +8,13 @@
 
 With a passive liveness check, a face not found live is refused and never matched. With
 ``record``, each decision is an audit event (:mod:`faceid.recorder`, as the door's are).
+
+A face's mirrored view (half the encoder's work with the ``standard`` preset) is computed
+only when its one-view decision lies within the preset's ``mirror_band`` of a threshold
+(tau, or the 1:K margin): farther away, both views decide as one does (``python -m
+bench.mirror_band``: the band is the 99.9th percentile of the change the mirror makes to a
+distance on LFW View 1). Such a decision reports its one-view distances, and its audit
+event says ``"mirror": "skipped"``.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from faceid.detection import Pick
 from faceid.errors import FaceIDError
 from faceid.gallery import Gallery, Identification, Verification
 from faceid.imageio import ImageSource, image_files, load_image, source_name
+from faceid.pipeline import FaceResult
 from faceid.door.liveness import PassiveCheck
 from faceid.recorder import record_decision, record_decisions
 
@@ -49,6 +57,7 @@ class FaceRow:
     identification: Identification | None = None  # the 1:K outcome, candidates up to top
     liveness: dict[str, Any] | None = None  # the passive check's result, when one ran
     failure: FaceIDError | None = None  # the photo's error itself (to raise, or its code)
+    mirror_skipped: bool = False  # decided on one view (the module's docstring)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in FIELDS}
@@ -85,7 +94,8 @@ def identify_photos(gallery: Gallery, files: Sequence[ImageSource], *, top: int 
     row's decision is "not_live" (or "low_quality") with the reason. With ``record`` (a
     source prefix such as ``"cli:"``), each row is an audit event, source ``record + path``."""
     rows: list[FaceRow] = []
-    results = gallery.fid.embed_faces(list(files), Pick.all, progress=progress)
+    results = gallery.fid.embed_faces(list(files), Pick.all, progress=progress,
+                                      mirror_later=True)
     for path, faces in zip(files, results):
         name = source_name(path)
         if faces[0].error is not None:
@@ -94,16 +104,18 @@ def identify_photos(gallery: Gallery, files: Sequence[ImageSource], *, top: int 
             continue
         faces = sorted(faces, key=lambda r: r.face.box[0])
         image = load_image(path) if liveness is not None else None
-        for k, r in enumerate(faces, 1):
+        lives = [liveness.judge_still(image, r.face) if liveness is not None else None
+                 for r in faces]
+        idents = _identify(gallery, [r for r, live in zip(faces, lives)
+                                     if live is None or live.live], max(top, 2))  # 2: margin
+        for k, (r, live) in enumerate(zip(faces, lives), 1):
             box = [round(v, 1) for v in r.face.box]
-            if liveness is not None:
-                live = liveness.judge_still(image, r.face)
-                if not live.live:
-                    decision, _, why = live.reason.partition(":")
-                    rows.append(FaceRow(name, k, box, decision, why or decision,
-                                        tau=round(gallery.tau, 6), liveness=live.to_dict()))
-                    continue
-            ident = gallery.identify(r.embedding, top=max(top, 2))  # 2: the margin
+            if live is not None and not live.live:
+                decision, _, why = live.reason.partition(":")
+                rows.append(FaceRow(name, k, box, decision, why or decision,
+                                    tau=round(gallery.tau, 6), liveness=live.to_dict()))
+                continue
+            ident = idents.pop(0)
             best = ident.candidates[0] if ident.candidates else None
             who = ident.person  # an unknown face is never labelled with an enrolled name
             rows.append(FaceRow(
@@ -111,11 +123,39 @@ def identify_photos(gallery: Gallery, files: Sequence[ImageSource], *, top: int 
                 ident.reason, who and who.person_id, who and who.name,
                 who and who.external_id, best and round(best.distance, 6),
                 None if ident.margin is None else round(ident.margin, 6),
-                round(ident.tau, 6), identification=ident))
+                round(ident.tau, 6), identification=ident, mirror_skipped=r.mirror is not None))
     if record is not None:  # one transaction per photo: its faces together
         for _, photo in groupby(rows, key=lambda row: row.path):
             record_decisions(gallery, [_decision(gallery, row, record) for row in photo])
     return rows
+
+
+def _identify(gallery: Gallery, faces: list[FaceResult], top: int) -> list[Identification]:
+    """1:K for each face, its mirrored view computed only where the one-view decision is
+    within the band of tau or of the margin (the module's docstring says why)."""
+    idents = [gallery.identify(r.embedding, top=top) for r in faces]
+    band = gallery.fid.views.mirror_band
+    unsure = [i for i, (r, ident) in enumerate(zip(faces, idents))
+              if r.mirror is not None and not _settled(ident, band)]
+    gallery.fid.add_mirror([faces[i] for i in unsure])
+    for i in unsure:
+        idents[i] = gallery.identify(faces[i].embedding, top=top)
+    return idents
+
+
+def _settled(ident: Identification, band: float | None) -> bool:
+    """Whether moving every distance by less than ``band`` leaves the 1:K decision as it
+    is: the best beyond tau by the band, or within it by the band and ahead of the
+    runner-up by the required margin give or take twice the band (both may move)."""
+    if band is None or not ident.candidates:
+        return True
+    best = ident.candidates[0].distance
+    if best > ident.tau + band:
+        return True
+    if best >= ident.tau - band:
+        return False
+    margin = ident.margin
+    return margin is None or abs(margin - ident.margin_required) >= 2 * band
 
 
 def _decision(gallery: Gallery, row: FaceRow, prefix: str) -> dict[str, Any]:
@@ -123,7 +163,7 @@ def _decision(gallery: Gallery, row: FaceRow, prefix: str) -> dict[str, Any]:
     ident = row.identification
     best = ident.candidates[0] if ident is not None and ident.candidates else None
     details = {"face": row.face, "box": row.box, "error": row.error,
-               "liveness": row.liveness,
+               "liveness": row.liveness, "mirror": "skipped" if row.mirror_skipped else None,
                # who was nearest to an unknown face: for the audit's restricted view only
                "nearest": best and {"person_id": best.person_id, "distance": best.distance}}
     return {"source": f"{prefix}{row.path}", "decision": row.decision or "error",
@@ -138,8 +178,12 @@ def verify_photo(gallery: Gallery, image: ImageSource, claim: str | int, *,
     """1:1: is the face ``pick`` chooses in ``image`` the claimed person (``#id``,
     ``badge:id``, a name, or an int id)? With ``liveness``, a face not found live is a
     no-match with the check's reason. With ``record`` (a source prefix), an audit event."""
-    res = gallery.fid.embed_image(image, pick)
+    res = gallery.fid.embed_image(image, pick, mirror_later=True)
     v = gallery.verify(res.embedding, claim)
+    band = gallery.fid.views.mirror_band
+    if res.mirror is not None and band is not None and abs(v.distance - v.tau) < band:
+        gallery.fid.add_mirror([res])  # near tau: both views decide
+        v = gallery.verify(res.embedding, claim)
     if liveness is not None:
         live = liveness.judge_still(load_image(image), res.face)
         if not live.live:
@@ -148,5 +192,6 @@ def verify_photo(gallery: Gallery, image: ImageSource, claim: str | int, *,
         record_decision(gallery, source=f"{record}{source_name(image)}",
                         decision="match" if v.same else "no_match", reason=v.reason,
                         tau=v.tau, person_id=v.person_id, person_name=v.name,
-                        distance=v.distance, details={"claim": claim})
+                        distance=v.distance, details={"claim": claim, **(
+                            {"mirror": "skipped"} if res.mirror is not None else {})})
     return v

@@ -83,10 +83,16 @@ class Encoder:
     def embed_views(self, chips: np.ndarray, flip: bool = False) -> np.ndarray:
         """(N, K, S, S, 3) chips, K views of each face -> (N, D) unit vectors: the mean of
         the K (and, with ``flip``, K mirrored) view embeddings, renormalised."""
+        total = self.view_sums(chips, flip)
+        return total / np.linalg.norm(total, axis=1, keepdims=True)
+
+    def view_sums(self, chips: np.ndarray, flip: bool = False) -> np.ndarray:
+        """(N, K, S, S, 3) chips -> (N, D): the sum of each face's K (with ``flip``, 2K) unit
+        view embeddings, not renormalised, so views encoded later (a mirror computed only
+        when a decision needs it) add to it exactly."""
         n, k = chips.shape[:2]
         flat = chips.reshape(n * k, *chips.shape[2:])
         if flip:
             flat = np.concatenate([flat, flat[:, :, ::-1]])
         views = self.embed(np.ascontiguousarray(flat)).reshape(-1, n, k, self.size)
-        mean = views.sum(axis=(0, 2))
-        return mean / np.linalg.norm(mean, axis=1, keepdims=True)
+        return views.sum(axis=(0, 2))

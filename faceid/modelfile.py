@@ -39,6 +39,9 @@ class Views:
     tau: float
     probability: dict[str, float]
     calibration: dict[str, Any] = field(default_factory=dict)
+    # how near a threshold a one-view distance must be for the mirror to be computed
+    # (decisions on photos; None: always computed). bench.mirror_band chooses it.
+    mirror_band: float | None = None
 
     @property
     def count(self) -> int:
@@ -54,6 +57,8 @@ class Views:
                                "probability": self.probability}
         if self.calibration:
             doc["calibration"] = self.calibration
+        if self.mirror_band is not None:
+            doc["mirror_band"] = self.mirror_band
         return doc
 
 
@@ -114,6 +119,15 @@ def read_json_document(path: Path, fmt: str, error: type[FaceIDError],
     return doc
 
 
+def _mirror_band(preset: dict[str, Any]) -> float | None:
+    if "mirror_band" not in preset:
+        return None
+    band = float(preset["mirror_band"])
+    if not 0.0 <= band <= 2.0:  # distances of unit vectors lie in [0, 2]
+        raise ValueError(f"mirror_band {band} is not in [0, 2]")
+    return band
+
+
 def load_model_info(path: str | Path | None = None) -> ModelInfo:
     """Read a model file (default: the bundled dlib ResNet v1 description)."""
     path = Path(path) if path is not None else DEFAULT_MODEL
@@ -128,7 +142,8 @@ def load_model_info(path: str | Path | None = None) -> ModelInfo:
         views = {name: Views(tuple(float(x) for x in v["scales"]), bool(v["flip"]),
                              float(v["tau"]),
                              {k: float(v["probability"][k]) for k in ("slope", "intercept")},
-                             v.get("calibration", {}))
+                             v.get("calibration", {}),
+                             _mirror_band(v))
                  for name, v in doc["views"].items()}
         if doc["default_views"] not in views:
             raise ValueError(f"default_views {doc['default_views']!r} is not a preset")

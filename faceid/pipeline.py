@@ -37,6 +37,10 @@ class FaceResult:
     error: FaceIDError | None = None
     crop: np.ndarray | None = None  # a loose crop around the face, kept on request
     quality: Assessment | None = None  # the quality gate's verdict, when one ran
+    # the mirrored views, when left for later (``mirror_later``): chips, and the sum of the
+    # views encoded so far that their embeddings add to (:meth:`FaceID.add_mirror`)
+    mirror: np.ndarray | None = None
+    view_sum: np.ndarray | None = None
 
 
 @dataclass
@@ -121,9 +125,10 @@ class FaceID:
         """One chip per scale of the active view preset, (K, S, S, 3)."""
         return np.stack([self.chip(image, face, s) for s in self.views.scales])
 
-    def embed_image(self, source: ImageSource, pick: Pick = Pick.one) -> FaceResult:
+    def embed_image(self, source: ImageSource, pick: Pick = Pick.one, *,
+                    mirror_later: bool = False) -> FaceResult:
         """Embed the one face ``pick`` selects in ``source``; raises on any failure."""
-        result = self.embed_images([source], pick)[0]
+        result = self.embed_images([source], pick, mirror_later=mirror_later)[0]
         if result.error is not None:
             raise result.error
         return result
@@ -131,7 +136,8 @@ class FaceID:
     def embed_images(self, sources: Sequence[ImageSource], pick: Pick = Pick.one, *,
                      chunk: int = 64, progress: Callable[[int], None] | None = None,
                      times: StageTimes | None = None, keep_faces: bool = False,
-                     gate: QualityGate | None = None) -> list[FaceResult]:
+                     gate: QualityGate | None = None,
+                     mirror_later: bool = False) -> list[FaceResult]:
         """Embed one face per source. Failures are returned per item, never raised, so one bad
         file cannot stop a batch. Decoding runs in threads; detection and encoding in
         batches. ``keep_faces`` keeps each face's chip and a loose crop (stored face crops);
@@ -141,15 +147,19 @@ class FaceID:
             raise ValueError("embed_images gives one face per source; use embed_faces")
         return [r[0] for r in self.embed_faces(sources, pick, chunk=chunk, progress=progress,
                                                times=times, keep_faces=keep_faces,
-                                               gate=gate)]
+                                               gate=gate, mirror_later=mirror_later)]
 
     def embed_faces(self, sources: Sequence[ImageSource], pick: Pick = Pick.all, *,
                     chunk: int = 64, progress: Callable[[int], None] | None = None,
                     times: StageTimes | None = None, keep_faces: bool = False,
-                    gate: QualityGate | None = None) -> list[list[FaceResult]]:
+                    gate: QualityGate | None = None,
+                    mirror_later: bool = False) -> list[list[FaceResult]]:
         """Embed the faces ``pick`` selects in each source (every usable face by default):
         one list per source, holding one result per face, or a single result carrying the
-        error that stopped that source."""
+        error that stopped that source. ``mirror_later``: where the view preset has a
+        ``mirror_band``, the mirrored views are not encoded yet; each result's embedding is
+        its first views' and :meth:`add_mirror` completes the faces a decision needs it
+        for."""
         times = times or StageTimes()
         results: list[list[FaceResult]] = [[FaceResult(source_name(s))] for s in sources]
         # decoding overlaps on two threads for batches; one photo (a server request)
@@ -158,7 +168,7 @@ class FaceID:
             for start in range(0, len(sources), chunk):
                 part = range(start, min(start + chunk, len(sources)))
                 self._embed_chunk(sources, results, part, pick, pool, times, keep_faces,
-                                  gate)
+                                  gate, mirror_later)
                 if progress:
                     progress(len(part))
         return results
@@ -166,7 +176,7 @@ class FaceID:
     def _embed_chunk(self, sources: Sequence[ImageSource], results: list[list[FaceResult]],
                      part: range, pick: Pick, pool: ThreadPoolExecutor | _InPlace,
                      times: StageTimes, keep_faces: bool = False,
-                     gate: QualityGate | None = None) -> None:
+                     gate: QualityGate | None = None, mirror_later: bool = False) -> None:
         t = time.perf_counter()
         images: dict[int, np.ndarray] = {}
         for i, outcome in zip(part, pool.map(_try_load, (sources[i] for i in part))):
@@ -199,10 +209,26 @@ class FaceID:
                 owners.append(r)
         t = times.add("align", t)
         if chips:
-            embeddings = self.encoder.embed_views(np.stack(chips), self.views.flip)
-            for r, emb in zip(owners, embeddings):
-                r.embedding = emb
+            views = np.stack(chips)
+            later = mirror_later and self.views.flip and self.views.mirror_band is not None
+            sums = self.encoder.view_sums(views, self.views.flip and not later)
+            for r, total, own in zip(owners, sums, views):
+                r.embedding = total / np.linalg.norm(total)
+                if later:
+                    r.view_sum, r.mirror = total, np.ascontiguousarray(own[:, :, ::-1])
         times.add("embed", t)
+
+    def add_mirror(self, results: Sequence[FaceResult]) -> None:
+        """Encode the mirrored views left for later in ``results`` (one batch) and make each
+        embedding what both views give, as if they had been encoded together."""
+        pending = [r for r in results if r.mirror is not None]
+        if not pending:
+            return
+        sums = self.encoder.view_sums(np.stack([r.mirror for r in pending]))
+        for r, mirrored in zip(pending, sums):
+            total = r.view_sum + mirrored
+            r.embedding = total / np.linalg.norm(total)
+            r.mirror = r.view_sum = None
 
     def compare_embeddings(self, a: np.ndarray, b: np.ndarray) -> Comparison:
         d = float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
