@@ -1221,8 +1221,8 @@ def serve(
                       session_ttl_s=session_minutes * 60)
     api = create_app(service)
     # what start-up made lives as long as the process: moved out of the collector's sight,
-    # a full collection no longer walks it (77 ms with every request thread stopped, seen
-    # as a stall of every request in flight; bench.serve_latency's tail)
+    # a full collection no longer walks it with every request thread stopped (a stall of
+    # every request in flight at once; docs/DESIGN-NOTES.md, "The HTTP service")
     gc.collect()
     gc.freeze()
     scheme = "https" if tls_cert else "http"
