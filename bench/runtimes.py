@@ -59,7 +59,7 @@ def main() -> None:
     for name, shapes in SHAPES.items():
         newest = max(netrun.cache_dir().glob(f"{name}-*.{netrun.CACHE_SUFFIX}"),
                      key=lambda p: p.stat().st_mtime)
-        onnx = netrun._read_cached(newest)
+        onnx = netrun.read_cached(newest)
         engines = {"opencv": netrun.OpenCVNet(onnx, 1), "onnxruntime": netrun.OrtNet(onnx, 1)}
         for shape in shapes:
             x = rng.uniform(0, 255, shape).astype(np.float32)

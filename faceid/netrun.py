@@ -175,7 +175,7 @@ def load_net(name: str, identity: dict[str, object] | None, build: Callable[[], 
         path: Path | None = cache_dir() / f"{name}-{key}.{CACHE_SUFFIX}"
     except RuntimeError:  # no home directory to find a cache in: export in memory only
         path = None
-    cached = _read_cached(path) if path is not None else None
+    cached = read_cached(path) if path is not None else None
     if cached is not None:
         try:
             return _run_by(engine, cached, outputs)
@@ -220,7 +220,7 @@ def _run_by(engine: str, onnx: bytes, outputs: int) -> Net:
     return OrtNet(onnx, outputs) if engine == "onnxruntime" else OpenCVNet(onnx, outputs)
 
 
-def _read_cached(path: Path) -> bytes | None:
+def read_cached(path: Path) -> bytes | None:
     """The export kept at ``path``, if it is there and its bytes match the hash written
     on its first line."""
     try:

@@ -161,6 +161,19 @@ def test_threads_share_one_encoder(monkeypatch, tmp_path, chips, run):
         assert 1 <= len(enc.net._idle) <= 6  # the load's copy, plus one per overlapping call
 
 
+def test_without_onnxruntime_the_encoder_runs_in_opencv(monkeypatch, tmp_path, chips, caplog):
+    """ONNX Runtime is the encoder's preferred engine, not a requirement: without it the
+    encoder runs in OpenCV, to the same embeddings, and the log says why it is slower."""
+    want = encoder_in(monkeypatch, tmp_path).embed(chips)
+    real = netrun.importlib.util.find_spec
+    monkeypatch.setattr(netrun.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    enc = encoder_in(monkeypatch, tmp_path)
+    assert isinstance(enc.net, netrun.OpenCVNet)
+    assert "onnxruntime is not installed" in caplog.text
+    assert np.abs(enc.embed(chips) - want).max() < 1e-5
+
+
 def test_a_process_with_the_export_never_imports_torch(tmp_path, lfw_images):
     """The first `faceid compare` exports (and imports torch to do it); the next compares
     the two photos without importing torch, to the same distance."""
