@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 EXPORT_VERSION = 1  # bump when the export itself changes, so old cache files are not used
 RUNTIMES = ("auto", "opencv", "torch")
 ENGINES = ("opencv", "onnxruntime")
+ENGINE_NAMES = {"opencv": "OpenCV", "onnxruntime": "ONNX Runtime"}
 TOLERANCE = 1e-3  # largest |engine - torch| accepted on the check input
 CACHE_SUFFIX = "onnx-cache"  # an ONNX file behind one header line: not for other tools
 CACHE_HEADER = b"faceid-onnx-export/1 sha256="
@@ -191,9 +192,6 @@ def load_net(name: str, identity: dict[str, object] | None, build: Callable[[], 
     return _run_by(engine, onnx, outputs)
 
 
-ENGINE_NAMES = {"opencv": "OpenCV", "onnxruntime": "ONNX Runtime"}
-
-
 def _engine(prefer: str) -> str:
     """The engine that runs a network preferring ``prefer``: OpenCV under
     ``FACEID_RUNTIME=opencv`` or when ONNX Runtime is not installed (logged)."""
@@ -202,7 +200,7 @@ def _engine(prefer: str) -> str:
     if prefer == "onnxruntime" and runtime() == "auto":
         if importlib.util.find_spec("onnxruntime") is not None:
             return prefer
-        log.warning("onnxruntime is not installed; OpenCV runs the encoder (slower)")
+        log.warning("onnxruntime is not installed; OpenCV runs the network (slower)")
     return "opencv"
 
 
