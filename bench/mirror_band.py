@@ -34,11 +34,13 @@ CACHE = Path("reports/cache")
 def view_embeddings(files: list[Path], root: Path) -> dict[Path, np.ndarray]:
     """{file: (2, D) unit embeddings of its centre face: the view, then its mirror}."""
     from faceid.detection import Pick, pick_face
+    from faceid.encoder import mirrored
     from faceid.imageio import load_image
     from faceid.pipeline import FaceID
 
     fid = FaceID()
-    path = CACHE / f"mirror-views-{fid.info.name}.npz"
+    landmarks = "refined" if fid.detector.refine else "mtcnn"  # as bench.lfw_embeddings
+    path = CACHE / f"mirror-views-{fid.info.name}-{landmarks}.npz"
     known = dict(np.load(path)) if path.exists() else {}
     todo = [f for f in files if str(f.relative_to(root)) not in known]
     for i in tqdm(range(0, len(todo), 32), desc="encode", unit="batch", disable=None):
@@ -49,7 +51,7 @@ def view_embeddings(files: list[Path], root: Path) -> dict[Path, np.ndarray]:
                 continue
             chip = fid.chip(img, pick_face(found, img.shape, Pick.center))
             known[str(f.relative_to(root))] = fid.encoder.embed(
-                np.stack([chip, np.ascontiguousarray(chip[:, ::-1])]))
+                np.stack([chip, np.ascontiguousarray(mirrored(chip))]))
     if todo:
         CACHE.mkdir(parents=True, exist_ok=True)
         np.savez(path, **known)

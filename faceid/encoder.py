@@ -93,6 +93,12 @@ class Encoder:
         n, k = chips.shape[:2]
         flat = chips.reshape(n * k, *chips.shape[2:])
         if flip:
-            flat = np.concatenate([flat, flat[:, :, ::-1]])
+            flat = np.concatenate([flat, mirrored(flat)])
         views = self.embed(np.ascontiguousarray(flat)).reshape(-1, n, k, self.size)
         return views.sum(axis=(0, 2))
+
+
+def mirrored(chips: np.ndarray) -> np.ndarray:
+    """Chips (..., S, S, 3) mirrored left to right: the second view of the view presets,
+    whether encoded with the first or later (:meth:`faceid.pipeline.FaceID.add_mirror`)."""
+    return chips[..., ::-1, :]

@@ -4,8 +4,9 @@ ONNX Runtime, or torch itself.
 Why: importing torch costs about 2 s of CPU in every process, more than `faceid compare`
 may spend in all (issue 14). OpenCV, which faceid imports anyway, runs the small networks
 (MTCNN's stages, the liveness nets) faster than torch and faster than ONNX Runtime; ONNX
-Runtime runs the encoder's 150-px ResNet about a fifth faster than OpenCV
-(``python -m bench.runtimes``), and the encoder is half of every decision's CPU (issue 15).
+Runtime runs the encoder's 150-px ResNet about a third faster than OpenCV
+(``python -m bench.runtimes``), and the encoder is the largest part of every decision's
+CPU (issue 15).
 So each network names the engine that runs it fastest (``prefer``), and
 ``FACEID_RUNTIME`` can hold every network to one: ``auto`` (the default: each its
 preferred engine), ``opencv`` or ``torch``. ``tests/test_netrun.py`` holds every engine to

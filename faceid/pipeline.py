@@ -18,7 +18,7 @@ import numpy as np
 from faceid.align import align_face
 from faceid.detection import Face, Pick, pick_faces
 from faceid.detectors import Detector, make_detector
-from faceid.encoder import Encoder
+from faceid.encoder import Encoder, mirrored
 from faceid.errors import FaceIDError, LowQuality
 from faceid.imageio import ImageSource, load_image, source_name
 from faceid.modelfile import ModelInfo, Views, load_model_info
@@ -215,7 +215,7 @@ class FaceID:
             for r, total, own in zip(owners, sums, views):
                 r.embedding = total / np.linalg.norm(total)
                 if later:
-                    r.view_sum, r.mirror = total, np.ascontiguousarray(own[:, :, ::-1])
+                    r.view_sum, r.mirror = total, np.ascontiguousarray(mirrored(own))
         times.add("embed", t)
 
     def add_mirror(self, results: Sequence[FaceResult]) -> None:
@@ -225,8 +225,8 @@ class FaceID:
         if not pending:
             return
         sums = self.encoder.view_sums(np.stack([r.mirror for r in pending]))
-        for r, mirrored in zip(pending, sums):
-            total = r.view_sum + mirrored
+        for r, later in zip(pending, sums):
+            total = r.view_sum + later
             r.embedding = total / np.linalg.norm(total)
             r.mirror = r.view_sum = None
 
